@@ -1,0 +1,385 @@
+"""The Template Mapper: build a JSON document from (output path, source) lines.
+
+Output paths
+    ``order.id`` builds nested objects; ``items[].sku`` builds a list with
+    one object per element of an input list; ``tags[]`` builds a list of
+    plain values; ``lines[0].sku`` puts a value at a fixed position (gaps
+    are filled with null).
+
+Sources
+    A *path* (``order.reference``, ``order.lines[0].sku``,
+    ``order.lines[].sku``) is read straight from the input; anything else
+    is a Jinja *expression* run in the sandbox (``order.total * 100``).
+
+Lists (``[]``)
+    The n-th ``[]`` of a source path pairs with the n-th ``[]`` of the
+    output path, outermost first: ``items[].sku <- order.lines[].sku``
+    makes one ``items`` element per ``order.lines`` element. That pairing
+    decides which input list an output list goes through; every other line
+    of the same output list (``items[].total <- item.qty * item.price``,
+    ``items[].currency <- order.currency``) runs once per element of that
+    same list, and ``item`` is the current element (of the innermost
+    list). An output list needs at least one line with a ``[]`` source,
+    and two lines naming different input lists for it is an error. For
+    nested lists write the full path, e.g. ``order.lines[].taxes[].name``.
+
+Missing values
+    A missing path (or an expression using one) is an error naming the
+    path, unless the line has a default; the default (text) is also used
+    when the value is null, and is converted like any other value.
+"""
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ._diagnose import translate
+from ._filters import to_plain
+from ._paths import ITER, is_path, parse_output_path, parse_source_path, show, split_iters
+from ._sandbox import MissingValueError, compile_expression, evaluate, parse_expression
+from ._values import VALUE_TYPES, RenderError, convert_value
+
+
+@dataclass
+class MappingLine:
+    """One row of the Template Mapper."""
+
+    output_path: str
+    source: str
+    default: str | None = None
+    value_type: str = "auto"
+    fmt: str | None = None
+
+
+class _Missing(Exception):
+    def __init__(self, shown, reason=None):
+        super().__init__(shown)
+        self.shown = shown
+        self.reason = reason
+
+
+def _kind_word(value):
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "null" if value is None else "a single value"
+
+
+class _Getter:
+    """Reads a source path, starting at the root or at a list element."""
+
+    __slots__ = ("level", "steps")
+
+    def __init__(self, level, steps):
+        self.level = level  # 0 = input root, n = current element of list n
+        self.steps = steps
+
+    def prefix(self, frames):
+        return "" if self.level == 0 else frames[self.level - 1][1]
+
+    def get(self, data, frames):
+        value = data if self.level == 0 else frames[self.level - 1][0]
+        for position, step in enumerate(self.steps):
+            try:
+                if type(step) is int and type(value) is not list:
+                    raise TypeError  # text must not be indexable character by character
+                value = value[step]  # dict key or list position
+            except (KeyError, IndexError, TypeError):
+                prefix = self.prefix(frames)
+                shown = show(prefix, self.steps[: position + 1])
+                bad_type = not isinstance(value, dict if type(step) is str else list)
+                container = "an object" if type(step) is str else "a list"
+                reason = (
+                    f"'{show(prefix, self.steps[:position])}' is {_kind_word(value)}, not {container}"
+                    if bad_type
+                    else None
+                )
+                raise _Missing(shown, reason) from None
+        return value
+
+
+class _Leaf:
+    __slots__ = ("default", "fmt", "getter", "output", "source", "template", "value_type")
+
+    def __init__(self, output, source, default, value_type, fmt):
+        self.output, self.source, self.default = output, source, default
+        self.value_type, self.fmt = value_type, fmt
+        self.getter = self.template = None
+
+    def label(self, frames):
+        parts = iter(frames)
+        return re.sub(r"\[\]", lambda _m: f"[{next(parts)[2]}]", self.output)
+
+    def fail(self, message, frames, path=None):
+        raise RenderError(f"{message.rstrip('.')} (output field '{self.label(frames)}')", path=path)
+
+    def value(self, data, frames):
+        if self.getter is not None:
+            try:
+                value = self.getter.get(data, frames)
+            except _Missing as missing:
+                if self.default is None:
+                    message = f"The value '{missing.shown}' does not exist in the input data"
+                    if missing.reason:
+                        message += f": {missing.reason}"
+                    self.fail(message, frames, missing.shown)
+                value = None
+        else:
+            value = self._evaluate(data, frames)
+        if value is None and self.default is not None:
+            value = self.default
+        if self.value_type != "auto":
+            try:
+                value = convert_value(value, self.value_type, self.fmt)
+            except RenderError as exc:
+                self.fail(exc.message, frames)
+        return value
+
+    def _evaluate(self, data, frames):
+        variables = data
+        roots = None
+        if frames:
+            element, shown, _index = frames[-1]
+            variables = {**data, "item": element}
+            roots = {"item": [(element, shown)]}
+        try:
+            return to_plain(evaluate(self.template, variables))
+        except MissingValueError as exc:
+            if self.default is not None:
+                return None
+            error = translate(exc, lambda: parse_expression(self.source), variables, roots)
+        except Exception as exc:  # noqa: BLE001 - anything the expression did wrong becomes a RenderError
+            error = translate(exc)
+        self.fail(error.message, frames, error.path)
+
+
+class _Object:
+    __slots__ = ("fields",)
+    what = "an object"
+
+    def __init__(self):
+        self.fields = {}
+
+
+class _Indexed:
+    __slots__ = ("fields",)
+    what = "a list with fixed positions ([0])"
+
+    def __init__(self):
+        self.fields = {}
+
+
+class _Iter:
+    __slots__ = ("binding", "bound_by", "fields", "getter", "level", "scope")
+    what = "a list filled from the input ([])"
+
+    def __init__(self, scope, level):
+        self.fields = {}  # the single key ITER -> element node
+        self.scope, self.level = scope, level
+        self.getter = self.binding = self.bound_by = None
+
+
+_NODE_FOR = {str: _Object, int: _Indexed, type(None): _Iter}
+
+
+def _normalize(line):
+    if type(line) is MappingLine:
+        output, source, default, value_type, fmt = (
+            line.output_path,
+            line.source,
+            line.default,
+            line.value_type,
+            line.fmt,
+        )
+    else:
+        get = line.get
+        output, source, default, value_type, fmt = (
+            get("output_path"),
+            get("source"),
+            get("default"),
+            get("value_type"),
+            get("fmt"),
+        )
+    # Odoo hands empty fields over as False; treat them like "not set".
+    if default is not None and type(default) is not str:
+        default = None if default is False else str(default)
+    return (
+        output.strip() if output else "",
+        source.strip() if source else "",
+        default,
+        value_type or "auto",
+        fmt or None,
+    )
+
+
+def _insert(root, steps, leaf):
+    node = root
+    for position, step in enumerate(steps):
+        last = position == len(steps) - 1
+        existing = node.fields.get(step)
+        if last:
+            if type(existing) is _Leaf:
+                raise RenderError(f"The output '{leaf.output}' is used by two lines")
+            if existing is not None:
+                raise RenderError(
+                    f"The output '{leaf.output}' conflicts with another line: it cannot be both "
+                    f"{existing.what} and a single value"
+                )
+            node.fields[step] = leaf
+            return
+        wanted = _NODE_FOR[type(steps[position + 1])]
+        if existing is None:
+            if wanted is _Iter:
+                level = sum(1 for item in steps[: position + 2] if item is ITER)
+                existing = _Iter(show("", steps[: position + 2]), level)
+            else:
+                existing = wanted()
+            node.fields[step] = existing
+        elif type(existing) is not wanted:
+            prefix = show("", steps[: position + 1])
+            raise RenderError(
+                f"The output '{leaf.output}' conflicts with another line: '{prefix}' cannot be both "
+                f"{getattr(existing, 'what', 'a single value')} and {wanted.what}"
+            )
+        node = existing
+
+
+def _chain(root, steps):
+    """The _Iter nodes an output path goes through, outermost first."""
+    chain, node = [], root
+    for step in steps[:-1]:
+        node = node.fields[step]
+        if type(node) is _Iter:
+            chain.append(node)
+    return chain
+
+
+def _bind(leaf, steps, chain):
+    """Attach the leaf's getter; record which input list each [] goes through."""
+    iters = split_iters(steps)  # check_line already refused impossible pairings
+    if steps[0] == "item" and chain:
+        leaf.getter = _Getter(len(chain), steps[1:])
+        return
+    for depth, position in enumerate(iters):
+        node, binding = chain[depth], show("", steps[:position])
+        if node.binding is None:
+            node.binding, node.bound_by = binding, leaf.output
+            node.getter = _Getter(depth, steps[(iters[depth - 1] + 1 if depth else 0) : position])
+        elif node.binding != binding:
+            raise RenderError(
+                f"The output list '{node.scope}' is filled from two different input lists: "
+                f"'{node.binding}' (line '{node.bound_by}') and '{binding}' (line '{leaf.output}')"
+            )
+    leaf.getter = _Getter(len(iters), steps[iters[-1] + 1 :] if iters else steps)
+
+
+def _check_bound(node):
+    for child in node.fields.values():
+        if type(child) is _Iter and child.getter is None:
+            raise RenderError(
+                f"The output list '{child.scope}' does not say which input list to go through: give "
+                "one of its lines a source with [], e.g. 'order.lines[].sku'"
+            )
+        if type(child) is not _Leaf:
+            _check_bound(child)
+
+
+def _check_source(leaf, steps, chain_depth):
+    """Checks of a source that need only its own line."""
+    if is_path(leaf.source):
+        source_steps = parse_source_path(leaf.source)
+        iters = len(split_iters(source_steps))
+        if source_steps[0] == "item" and chain_depth and iters:
+            raise RenderError(f"The source '{leaf.source}' starts with 'item' and cannot also contain []")
+        if iters > chain_depth:
+            raise RenderError(
+                f"The source '{leaf.source}' goes through a list ([]) but the output '{leaf.output}' "
+                "does not: add [] to the output path, e.g. 'items[].sku'"
+            )
+        return source_steps
+    if "[]" in leaf.source:
+        raise RenderError(
+            f"The source '{leaf.source}' uses [] inside an expression; [] only works in a plain "
+            "path such as 'order.lines[].qty' (inside an expression use 'item', e.g. 'item.qty * 2')"
+        )
+    leaf.template = compile_expression(leaf.source)
+    return None
+
+
+def check_line(line):
+    """Validate one normalized line on its own; returns (leaf, output steps)."""
+    output, source, default, value_type, fmt = line
+    if not output:
+        raise RenderError("The mapping line has no output path")
+    if not source:
+        raise RenderError(f"The mapping line for '{output}' has no source")
+    if value_type not in VALUE_TYPES:
+        raise RenderError(f"Unknown value type '{value_type}' for '{output}'; choose one of: {', '.join(VALUE_TYPES)}")
+    steps = parse_output_path(output)
+    leaf = _Leaf(output, source, default, value_type, fmt)
+    _check_source(leaf, steps, len(split_iters(steps)))
+    return leaf, steps
+
+
+@lru_cache(maxsize=512)
+def compile_mapping(lines):
+    """Compile normalized mapping lines (a tuple of tuples).
+
+    Returns ``(tree, uses_expressions)``; the tree is read-only afterwards
+    and shared between threads through the cache.
+    """
+    root = _Object()
+    placed = []
+    for line in lines:
+        leaf, steps = check_line(line)
+        _insert(root, steps, leaf)
+        placed.append((leaf, steps))
+    for leaf, steps in placed:
+        if leaf.template is None:
+            _bind(leaf, parse_source_path(leaf.source), _chain(root, steps))
+    _check_bound(root)
+    return root, has_expressions(root)
+
+
+def normalize_lines(lines):
+    return tuple(_normalize(line) for line in lines)
+
+
+def render_node(node, data, frames):
+    kind = type(node)
+    if kind is _Leaf:
+        return node.value(data, frames)
+    if kind is _Object:
+        return {key: render_node(child, data, frames) for key, child in node.fields.items()}
+    if kind is _Indexed:
+        result = [None] * (max(node.fields) + 1)
+        for index, child in node.fields.items():
+            result[index] = render_node(child, data, frames)
+        return result
+    try:
+        items = node.getter.get(data, frames)
+    except _Missing as missing:
+        raise RenderError(f"The value '{missing.shown}' does not exist in the input data", path=missing.shown) from None
+    shown = show(node.getter.prefix(frames), node.getter.steps)
+    if type(items) is not list:
+        raise RenderError(
+            f"The value '{shown}' is {_kind_word(items)}, not a list (output list '{node.scope}')", path=shown
+        )
+    element = node.fields[ITER]
+    result = []
+    for index, item in enumerate(items):
+        frames.append((item, f"{shown}[{index}]", index))
+        try:
+            result.append(render_node(element, data, frames))
+        finally:
+            frames.pop()
+    return result
+
+
+def has_expressions(node):
+    if type(node) is _Leaf:
+        return node.template is not None
+    return any(has_expressions(child) for child in node.fields.values())

@@ -1,0 +1,170 @@
+"""Validation of endpoint URLs and headers, and protection of the internal network.
+
+Postback URLs are typed by merchants; without a check anyone allowed to
+configure an endpoint could make the Odoo server call its own internal
+services (databases, cloud metadata at 169.254.169.254, admin panels).
+``check_target`` therefore refuses hosts that resolve to non-public
+addresses unless an administrator allowed private targets.
+
+This is a best-effort check: the HTTP library resolves the name again when
+it connects, so a DNS server that changes its answer between the two
+lookups is not stopped. It reliably stops literal internal addresses and
+names that point inside the network.
+"""
+
+import ipaddress
+import re
+import socket
+import threading
+import time
+from urllib.parse import urlsplit
+
+#: Seconds a resolved name is remembered, so the cron does not hit DNS for
+#: every delivery to the same endpoint.
+RESOLVE_TTL = 60.0
+#: Names remembered at most (the cache is simply emptied when full).
+RESOLVE_CACHE_SIZE = 1024
+#: Longest URL accepted.
+MAX_URL_LENGTH = 2048
+
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Visible characters, spaces/tabs inside, and non-ASCII (obs-text); no
+# CR/LF/NUL or other control characters, no leading whitespace (the HTTP
+# library refuses those too).
+_HEADER_VALUE_RE = re.compile(r"(?:[^\x00-\x20\x7f][^\x00-\x08\x0a-\x1f\x7f]*)?")
+_NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+
+_cache = {}
+_cache_lock = threading.Lock()
+
+
+class UnsafeTargetError(ValueError):
+    """The URL points at an address postbacks may not be sent to."""
+
+
+def validate_url(url):
+    """Raise ValueError with a merchant sentence unless ``url`` is usable."""
+    if not url or not str(url).strip():
+        raise ValueError("Please enter the URL the postbacks should be sent to")
+    url = str(url)
+    if len(url) > MAX_URL_LENGTH:
+        raise ValueError(f"The URL is longer than {MAX_URL_LENGTH} characters")
+    if any(ch.isspace() for ch in url):
+        raise ValueError("The URL must not contain spaces or line breaks")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise ValueError("The URL contains invisible control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ValueError("The URL is not valid; it should look like https://example.com/webhook") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError("The URL must start with http:// or https://")
+    if not parts.hostname:
+        raise ValueError("The URL has no server name; it should look like https://example.com/webhook")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("The URL must not contain a user name or password; add an Authorization header instead")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ValueError("The URL has an invalid port number") from None
+
+
+def is_valid_header_name(name):
+    """True for an RFC 7230 token (letters, digits and !#$%&'*+-.^_`|~)."""
+    return isinstance(name, str) and bool(_TOKEN_RE.fullmatch(name))
+
+
+def is_valid_header_value(value):
+    """True unless the value has line breaks, NUL/control characters or leading spaces."""
+    return isinstance(value, str) and bool(_HEADER_VALUE_RE.fullmatch(value))
+
+
+def _embedded_ipv4(address):
+    """The IPv4 address hidden in an IPv6 one (mapped, 6to4, Teredo, NAT64)."""
+    if address.version != 6:
+        return None
+    if address.ipv4_mapped:
+        return address.ipv4_mapped
+    if address.sixtofour:
+        return address.sixtofour
+    if address.teredo:
+        return address.teredo[1]
+    if address in _NAT64_PREFIX:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def _unsafe_kind(address):
+    """Why an address is not public (a short phrase), or None when it is."""
+    embedded = _embedded_ipv4(address)
+    if embedded is not None:
+        return _unsafe_kind(embedded)
+    if address.is_loopback:
+        return "loopback"
+    if address.is_unspecified:
+        return "unspecified"
+    if address.is_link_local:
+        return "link-local"
+    if address.is_multicast:
+        return "multicast"
+    if address.is_reserved:
+        return "reserved"
+    if address.is_private:
+        return "private"
+    if not address.is_global:  # e.g. 100.64.0.0/10 shared by carrier-grade NAT
+        return "reserved"
+    return None
+
+
+def _resolve(host, port):
+    """All addresses of host (cached for RESOLVE_TTL seconds)."""
+    key = (host.lower(), port)
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit and hit[0] > now:
+            return hit[1]
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, OSError):
+        raise UnsafeTargetError(
+            f"The server name '{host}' cannot be resolved; check the URL for typing mistakes"
+        ) from None
+    addresses = []
+    for info in infos:
+        text = info[4][0].split("%", 1)[0]  # drop an IPv6 zone such as %eth0
+        address = ipaddress.ip_address(text)
+        if address not in addresses:
+            addresses.append(address)
+    with _cache_lock:
+        if len(_cache) >= RESOLVE_CACHE_SIZE:
+            _cache.clear()
+        _cache[key] = (now + RESOLVE_TTL, addresses)
+    return addresses
+
+
+def clear_cache():
+    """Forget all resolved names (used by tests and after settings changes)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def check_target(url, allow_private=False):
+    """Raise unless ``url`` is valid and (unless allowed) reaches only public addresses."""
+    validate_url(url)
+    if allow_private:
+        return
+    parts = urlsplit(url)
+    host = parts.hostname
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        addresses = _resolve(host, port)
+    for address in addresses:
+        kind = _unsafe_kind(address)
+        if kind:
+            raise UnsafeTargetError(
+                f"The server '{host}' resolves to a {kind} address ({address}), which postbacks may not "
+                "be sent to; an administrator can allow private targets in Settings"
+            )

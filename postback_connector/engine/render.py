@@ -1,0 +1,341 @@
+"""Rendering of postback bodies: the Template Mapper and the advanced body.
+
+Public entry points (the Odoo models only use these):
+
+* ``render_mapping(lines, data)``: build a document from mapper lines
+  (rules in ``_mapper``'s docstring);
+* ``render_body(body, data)``: render an advanced Jinja2 body in the
+  sandbox (rules in ``_sandbox``'s docstring) and parse it as JSON;
+* ``render_to_bytes(doc)``: the bytes that are signed and sent;
+* ``mapping_to_body(lines)``: the advanced body equivalent to a mapping;
+* ``render_text(text, data)``: a plain-text template (email subject);
+* ``check_body_syntax``/``check_text_syntax``/``check_mapping_line``:
+  validation for the forms;
+* ``list_paths(data)`` and ``parse_json_sample(text)``: UI helpers.
+
+Every problem is reported as ``RenderError`` with a merchant-readable
+message; input data must be plain JSON values (``ensure_plain``).
+"""
+
+import json
+
+from jinja2 import nodes
+from jinja2.parser import Parser
+
+from ._diagnose import translate
+from ._filters import work_budget
+from ._mapper import (
+    MappingLine,
+    _Indexed,
+    _Iter,
+    _Leaf,
+    _Object,
+    check_line,
+    compile_mapping,
+    normalize_lines,
+    render_node,
+)
+from ._paths import ITER, jinja_literal, path_step
+from ._sandbox import ENV, compile_template, parse_expression
+from ._values import MAX_OUTPUT_BYTES, VALUE_TYPES, RenderError, ensure_plain, estimate_size, short_repr, type_name
+
+__all__ = [
+    "MAX_OUTPUT_BYTES",
+    "VALUE_TYPES",
+    "MappingLine",
+    "RenderError",
+    "check_body_syntax",
+    "check_mapping_line",
+    "check_text_syntax",
+    "ensure_plain",
+    "list_paths",
+    "mapping_to_body",
+    "parse_json_sample",
+    "render_body",
+    "render_mapping",
+    "render_text",
+    "render_to_bytes",
+]
+
+#: Most entries list_paths returns; enough for any order, bounded for the UI.
+MAX_LISTED_PATHS = 2000
+# Characters of output shown around a JSON syntax error.
+_SNIPPET_RADIUS = 25
+_JINJA_WORDS = frozenset({"and", "or", "not", "in", "is", "if", "else", "true", "false", "none"})
+
+
+def _limit_message(size):
+    return (
+        f"The message is {size // 1024} KB, more than the {MAX_OUTPUT_BYTES // 1024} KB limit; "
+        "send fewer fields or shorter values"
+    )
+
+
+def render_mapping(lines, data):
+    """Build the output document described by mapper ``lines`` from ``data``."""
+    ensure_plain(data)
+    tree, uses_expressions = compile_mapping(normalize_lines(lines))
+    if not uses_expressions:
+        return render_node(tree, data, [])
+    with work_budget():
+        return render_node(tree, data, [])
+
+
+def render_text(text, data):
+    """Render a plain-text template (e.g. an email subject) in the sandbox."""
+    ensure_plain(data)
+    template = compile_template(text)
+    chunks, size = [], 0
+    try:
+        with work_budget():
+            # Streamed so a runaway loop is stopped as soon as the output
+            # passes the limit instead of after it has been built.
+            for chunk in template.generate(data):
+                size += len(chunk)
+                if size > MAX_OUTPUT_BYTES:
+                    raise RenderError(f"The template produces more than {MAX_OUTPUT_BYTES // 1024} KB of output")
+                chunks.append(chunk)
+    except Exception as exc:  # noqa: BLE001 - every failure inside the template becomes a RenderError
+        raise translate(exc, lambda: Parser(ENV, text).parse(), data) from None
+    return "".join(chunks)
+
+
+def check_body_syntax(body):
+    """Raise RenderError if an advanced body (or any template text) does not compile."""
+    compile_template(body)
+
+
+check_text_syntax = check_body_syntax
+
+
+def check_mapping_line(line):
+    """Raise RenderError if one mapping line is invalid on its own.
+
+    Checks what can be checked without the other lines (paths, expression
+    syntax, type, [] pairing); ``render_mapping`` checks the whole mapping.
+    """
+    check_line(normalize_lines([line])[0])
+
+
+def render_body(body, data):
+    """Render an advanced body template and parse its output as JSON."""
+    text = render_text(body, data)
+    if not text.strip():
+        raise RenderError("The template produced no output; it must produce a JSON document")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        snippet = text[max(0, exc.pos - _SNIPPET_RADIUS) : exc.pos + _SNIPPET_RADIUS]
+        snippet = " ".join(snippet.split())
+        raise RenderError(
+            f"The template output is not valid JSON: {exc.msg} near '{snippet}'",
+            line=exc.lineno,
+            column=exc.colno,
+            where="output",
+        ) from None
+    except _ConstantError as exc:
+        raise RenderError(f"The template output is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise RenderError("The template output is nested too deeply") from None
+
+
+class _ConstantError(ValueError):
+    """NaN/Infinity in JSON text: Python accepts them, JSON does not."""
+
+
+def _refuse_constant(name):
+    raise _ConstantError(f"{name} is not allowed in JSON")
+
+
+def render_to_bytes(doc):
+    """Compact UTF-8 JSON of ``doc`` (the exact bytes that are signed and sent).
+
+    Keys keep their order (the mapping's order) rather than being sorted,
+    so the message reads the way the merchant designed it; the output is
+    still deterministic for a given document.
+    """
+    estimate = estimate_size(doc, MAX_OUTPUT_BYTES)
+    if estimate > MAX_OUTPUT_BYTES:
+        raise RenderError(_limit_message(estimate))
+    try:
+        text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        raise RenderError("The message contains a number that JSON cannot represent (NaN or infinity)") from None
+    except TypeError as exc:
+        raise RenderError(f"The message contains a value that cannot be written as JSON: {exc}") from None
+    except RecursionError:
+        raise RenderError("The message is nested too deeply") from None
+    # "replace" keeps a stray half of an emoji (a lone surrogate, e.g. from
+    # a broken import) from blocking every future postback of the record.
+    raw = text.encode("utf-8", "replace")
+    if len(raw) > MAX_OUTPUT_BYTES:
+        raise RenderError(_limit_message(len(raw)))
+    return raw
+
+
+def parse_json_sample(text):
+    """Parse the merchant's sample data; it must be a JSON object."""
+    if not text or not text.strip():
+        raise RenderError('The sample data is empty; paste a JSON object such as {"order": {}}')
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise RenderError(f"The sample data is not valid JSON: {exc.msg}", line=exc.lineno, column=exc.colno) from None
+    except _ConstantError as exc:
+        raise RenderError(f"The sample data is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise RenderError("The sample data is nested too deeply") from None
+    if not isinstance(value, dict):
+        raise RenderError("The sample data must be a JSON object, starting with {")
+    try:
+        ensure_plain(value)
+    except TypeError:  # parsed JSON is plain, so only its depth can fail
+        raise RenderError("The sample data is nested too deeply") from None
+    return value
+
+
+def list_paths(data):
+    """(path, type name, short example) for every value in ``data``.
+
+    Lists are described by their first element, written ``order.lines[]``
+    and ``order.lines[].sku``, which is exactly how mapper sources go
+    through lists.
+    """
+    found = []
+
+    def walk(value, path, depth):
+        if len(found) >= MAX_LISTED_PATHS or depth > 64:
+            return
+        if type(value) is dict:
+            for key, child in value.items():
+                child_path = (path + path_step(key)) if path else path_step(key).lstrip(".")
+                found.append((child_path, type_name(child), short_repr(child)))
+                walk(child, child_path, depth + 1)
+        elif type(value) is list and value:
+            child_path = path + "[]"
+            found.append((child_path, type_name(value[0]), short_repr(value[0])))
+            walk(value[0], child_path, depth + 1)
+
+    walk(data, "", 0)
+    return found[:MAX_LISTED_PATHS]
+
+
+# -- mapping_to_body -------------------------------------------------------
+#
+# The generated template mirrors the mapping tree: objects become JSON
+# text, each output list becomes a {% for item in ... %} loop (outer list
+# elements stay reachable as pb_item1, pb_item2, ...), and each value is
+# written with | as_type(...) | tojson, so types and formats are converted
+# by the same code as in the mapper. Approximations: a default on an
+# expression source is used when any input path the expression mentions
+# is missing (or the result is null); an input "list" that is an object is
+# iterated over its keys instead of being refused; positions in error
+# messages are not filled in (items[].qty instead of items[2].qty).
+
+
+def _jinja_step(step):
+    if isinstance(step, int):
+        return f"[{step}]"
+    dotted = path_step(step)
+    if dotted.startswith(".") and step not in _JINJA_WORDS:
+        return dotted
+    return f"[{jinja_literal(step)}]"
+
+
+def _getter_chain(getter, depth, needed):
+    """Jinja text of each prefix of a getter's path, shortest first."""
+    steps = list(getter.steps)
+    if getter.level == 0:
+        base = steps.pop(0)
+    elif getter.level == depth:
+        base = "item"
+    else:
+        base = f"pb_item{getter.level}"
+        needed.add(getter.level)
+    chain = [base]
+    for step in steps:
+        chain.append(chain[-1] + _jinja_step(step))
+    return chain
+
+
+def _expression_chains(source):
+    """Jinja text of every input path an expression reads, shortest first."""
+
+    def text(node):
+        if isinstance(node, nodes.Name):
+            return node.name, 0
+        if isinstance(node, nodes.Getattr):
+            key = node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            key = node.arg.value
+        else:
+            return None, 0
+        parent, length = text(node.node)
+        return (parent + _jinja_step(key), length + 1) if parent else (None, 0)
+
+    chains = set()
+    for node in parse_expression(source).find_all((nodes.Name, nodes.Getattr, nodes.Getitem)):
+        chain = text(node)
+        if chain[0] and chain[0] != "range":
+            chains.add((chain[1], chain[0]))
+    return [chain for _length, chain in sorted(chains)]
+
+
+def _leaf_expression(leaf, depth, needed):
+    if leaf.getter is not None:
+        chain = _getter_chain(leaf.getter, depth, needed)
+        value = chain[-1]
+    else:
+        value = f"({leaf.source})"
+        chain = _expression_chains(leaf.source) if leaf.default is not None else []
+    if leaf.default is not None:
+        guards = [f"{part} is defined" for part in chain] + [f"{value} is not none"]
+        value = f"({value} if {' and '.join(guards)} else {jinja_literal(leaf.default)})"
+    if leaf.value_type != "auto":
+        arguments = jinja_literal(leaf.value_type)
+        if leaf.fmt:
+            arguments += f", {jinja_literal(leaf.fmt)}"
+        value += f" | as_type({arguments})"
+    return value + " | tojson"
+
+
+def _json_key(key):
+    text = json.dumps(key, ensure_ascii=False)
+    # A "{" in template text could open a Jinja tag; print such keys instead.
+    return f"{{{{ {jinja_literal(key)} | tojson }}}}" if "{" in text else text
+
+
+def _emit(node, indent, depth, needed):
+    pad = "  " * indent
+    kind = type(node)
+    if kind is _Leaf:
+        return "{{ " + _leaf_expression(node, depth, needed) + " }}"
+    if kind is _Object:
+        if not node.fields:
+            return "{}"
+        parts = [
+            f"{pad}  {_json_key(key)}: {_emit(child, indent + 1, depth, needed)}" for key, child in node.fields.items()
+        ]
+        return "{\n" + ",\n".join(parts) + f"\n{pad}}}"
+    if kind is _Indexed:
+        parts = [
+            f"{pad}  " + (_emit(node.fields[index], indent + 1, depth, needed) if index in node.fields else "null")
+            for index in range(max(node.fields) + 1)
+        ]
+        return "[\n" + ",\n".join(parts) + f"\n{pad}]"
+    assert kind is _Iter
+    inner = set()  # outer list levels the element refers to as pb_itemN
+    element = _emit(node.fields[ITER], indent + 1, node.level, inner)
+    needed.update(level for level in inner if level < node.level)
+    source = _getter_chain(node.getter, depth, needed)[-1]
+    keep = f"{{% set pb_item{node.level} = item %}}" if node.level in inner else ""
+    return (
+        f"[{{% for item in {source} %}}{keep}{{% if not loop.first %}},{{% endif %}}\n"
+        f"{pad}  {element}{{% endfor %}}\n{pad}]"
+    )
+
+
+def mapping_to_body(lines):
+    """An advanced body that renders the same JSON as the mapping ``lines``."""
+    tree, _uses_expressions = compile_mapping(normalize_lines(lines))
+    return _emit(tree, 0, 0, set()) + "\n"

@@ -1,0 +1,137 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+import json
+import uuid
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL
+
+CRON_XMLID = "postback_connector.ir_cron_send_deliveries"
+
+
+class PostbackDelivery(models.Model):
+    """One postback to send: an event × a matching trigger (the transactional outbox)."""
+
+    _name = "postback.delivery"
+    _description = "Postback Delivery"
+    _order = "id desc"
+    _rec_name = "webhook_id"
+
+    webhook_id = fields.Char(
+        string="Webhook ID",
+        required=True,
+        readonly=True,
+        copy=False,
+        default=lambda self: "msg_%s" % uuid.uuid4().hex,
+        help="Sent as the webhook-id header; identical on every retry so the receiver can de-duplicate.",
+    )
+    event_id = fields.Many2one("postback.event", required=True, readonly=True, ondelete="cascade", index=True)
+    trigger_id = fields.Many2one("postback.trigger", required=True, readonly=True, ondelete="cascade", index=True)
+    event_type_id = fields.Many2one(related="event_id.event_type_id", store=True, string="Event type")
+    order_id = fields.Many2one("sale.order", string="Order", readonly=True, index=True, ondelete="cascade")
+    partner_id = fields.Many2one(related="trigger_id.partner_id", store=True, string="Customer", index=True)
+    company_id = fields.Many2one(related="trigger_id.company_id", store=True, index=True)
+    channel = fields.Selection(related="trigger_id.channel", string="Delivery method")
+    state = fields.Selection(
+        [
+            ("pending", "Pending"),
+            ("delivered", "Delivered"),
+            ("failed", "Failed"),
+            ("cancelled", "Cancelled"),
+        ],
+        default="pending",
+        required=True,
+        readonly=True,
+        index=True,
+    )
+    attempt_count = fields.Integer(string="Attempts", readonly=True)
+    retry_count = fields.Integer(
+        readonly=True, help="Failed attempts since the last (re)send; drives the retry schedule."
+    )
+    next_attempt_at = fields.Datetime(readonly=True, default=fields.Datetime.now)
+    last_attempt_at = fields.Datetime(readonly=True)
+    delivered_at = fields.Datetime(readonly=True)
+    last_status_code = fields.Integer(string="Last status", readonly=True)
+    last_error = fields.Text(readonly=True)
+    payload = fields.Text(
+        readonly=True, help="The exact body sent, rendered once at the first attempt and reused on retries."
+    )
+    payload_pretty = fields.Text(string="Payload ", compute="_compute_payload_pretty")
+    attempt_ids = fields.One2many("postback.delivery.attempt", "delivery_id", string="Attempts log", readonly=True)
+
+    def init(self):
+        # The runner's pick query: due pending rows in time order (partial index keeps it
+        # tiny whatever the size of the history).
+        self.env.cr.execute(
+            SQL(
+                "CREATE INDEX IF NOT EXISTS postback_delivery_due_idx ON postback_delivery "
+                "(next_attempt_at, id) WHERE state = 'pending'"
+            )
+        )
+        # Per-order ordering check: "is an older delivery of this trigger and order pending?"
+        self.env.cr.execute(
+            SQL(
+                "CREATE INDEX IF NOT EXISTS postback_delivery_order_seq_idx ON postback_delivery "
+                "(trigger_id, order_id, id) WHERE state = 'pending'"
+            )
+        )
+        self.env.cr.execute(
+            SQL(
+                "CREATE UNIQUE INDEX IF NOT EXISTS postback_delivery_webhook_id_uniq "
+                "ON postback_delivery (webhook_id)"
+            )
+        )
+
+    @api.depends("payload")
+    def _compute_payload_pretty(self):
+        for delivery in self:
+            try:
+                delivery.payload_pretty = json.dumps(json.loads(delivery.payload), indent=2, ensure_ascii=False)
+            except (TypeError, ValueError):
+                delivery.payload_pretty = delivery.payload
+
+    @api.depends("event_id", "trigger_id")
+    def _compute_display_name(self):
+        for delivery in self:
+            delivery.display_name = "%s → %s" % (delivery.event_id.display_name or "", delivery.trigger_id.name or "")
+
+    # ------------------------------------------------------------------
+    # Buttons
+    # ------------------------------------------------------------------
+    def action_resend(self):
+        """Queue again (same webhook id and body: the receiver can de-duplicate)."""
+        if not self:
+            raise UserError(_("Select the deliveries to send again."))
+        self.write(
+            {
+                "state": "pending",
+                "retry_count": 0,
+                "next_attempt_at": fields.Datetime.now(),
+                "last_error": False,
+            }
+        )
+        self._wake_runner()
+        return True
+
+    def action_resend_failed(self):
+        return self.filtered(lambda d: d.state == "failed").action_resend()
+
+    def action_cancel(self):
+        pending = self.filtered(lambda d: d.state == "pending")
+        if not pending:
+            raise UserError(_("Only pending deliveries can be cancelled."))
+        pending.write({"state": "cancelled", "last_error": _("Cancelled by %s.", self.env.user.name)})
+        return True
+
+    # ------------------------------------------------------------------
+    # Business methods
+    # ------------------------------------------------------------------
+    def _wake_runner(self):
+        """Wake the delivery cron right after this transaction commits (once per transaction)."""
+        data = self.env.cr.precommit.data
+        if data.get("postback_runner_woken"):
+            return
+        data["postback_runner_woken"] = True
+        cron = self.env.ref(CRON_XMLID, raise_if_not_found=False)
+        if cron:
+            cron.sudo()._trigger()

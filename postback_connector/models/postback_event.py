@@ -1,0 +1,169 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+import json
+import uuid
+
+from odoo import api, fields, models
+
+
+class PostbackEvent(models.Model):
+    _name = "postback.event"
+    _description = "Postback Order Event"
+    _order = "id desc"
+    _rec_name = "display_name"
+
+    uid = fields.Char(string="Event ID", required=True, readonly=True, index=True, copy=False)
+    event_type_id = fields.Many2one("postback.event.type", required=True, readonly=True, index=True)
+    code = fields.Char(related="event_type_id.code", store=True, string="Event code")
+    order_id = fields.Many2one("sale.order", string="Order", readonly=True, index=True, ondelete="cascade")
+    partner_id = fields.Many2one("res.partner", string="Customer", readonly=True, index=True)
+    picking_id = fields.Many2one("stock.picking", string="Transfer", readonly=True, ondelete="set null")
+    company_id = fields.Many2one("res.company", readonly=True, index=True)
+    occurred_at = fields.Datetime(required=True, readonly=True, default=fields.Datetime.now)
+    dedup_key = fields.Char(
+        readonly=True,
+        help="Identifies the transition (e.g. the shipment) so the same event is never recorded twice.",
+    )
+    origin = fields.Selection(
+        [("auto", "Order flow"), ("code", "Integration"), ("manual", "Manual")],
+        default="auto",
+        readonly=True,
+    )
+    payload = fields.Text(string="Input data", readonly=True, help="The input document, as JSON.")
+    payload_pretty = fields.Text(string="Input data ", compute="_compute_payload_pretty")
+    delivery_ids = fields.One2many("postback.delivery", "event_id", string="Deliveries", readonly=True)
+    delivery_count = fields.Integer(compute="_compute_delivery_count")
+
+    _sql_constraints = [
+        (
+            "transition_unique",
+            "unique(order_id, event_type_id, dedup_key)",
+            "This order event was already recorded.",
+        ),
+    ]
+
+    @api.depends("event_type_id", "order_id")
+    def _compute_display_name(self):
+        for event in self:
+            event.display_name = "%s – %s" % (event.order_id.name or "", event.event_type_id.name or "")
+
+    @api.depends("payload")
+    def _compute_payload_pretty(self):
+        for event in self:
+            try:
+                event.payload_pretty = json.dumps(json.loads(event.payload), indent=2, ensure_ascii=False)
+            except (TypeError, ValueError):
+                event.payload_pretty = event.payload
+
+    def _compute_delivery_count(self):
+        groups = self.env["postback.delivery"]._read_group(
+            [("event_id", "in", self.ids)], ["event_id"], ["__count"]
+        )
+        counts = {event.id: count for event, count in groups}
+        for event in self:
+            event.delivery_count = counts.get(event.id, 0)
+
+    def _get_data(self):
+        self.ensure_one()
+        return json.loads(self.payload or "{}")
+
+    def action_view_deliveries(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("postback_connector.postback_delivery_action")
+        action["domain"] = [("event_id", "=", self.id)]
+        return action
+
+
+class PostbackEventRecorder(models.Model):
+    """Recording of order events and fan-out to deliveries (the transactional outbox)."""
+
+    _inherit = "postback.event"
+
+    @api.model
+    def _record(self, entries, origin="auto"):
+        """Record order events and queue one delivery per matching active trigger.
+
+        ``entries``: list of dicts with ``order`` (sale.order record), ``code`` (event
+        code), and optionally ``dedup_key``, ``picking``, ``transaction``, ``extra``
+        (dict merged into the document). Runs inside the business transaction: only
+        inserts rows, with a fixed number of queries whatever the number of orders
+        or lines; no rendering, no network. Returns the created events.
+        """
+        entries = [entry for entry in entries if entry["order"]]
+        if not entries:
+            return self.browse()
+        env = self.env
+        types = {t.code: t for t in env["postback.event.type"].sudo().search([])}
+        orders = env["sale.order"].union(*(entry["order"] for entry in entries)).sudo()
+        partners = orders.partner_id.commercial_partner_id
+        wanted_types = [types[entry["code"]].id for entry in entries if entry["code"] in types]
+        triggers = env["postback.trigger"].sudo().search(
+            [
+                ("state", "=", "active"),
+                ("commercial_partner_id", "in", partners.ids),
+                ("event_type_ids", "in", wanted_types),
+            ]
+        )
+        if not triggers:
+            return self.browse()
+        matching = {}
+        for trigger in triggers:
+            for event_type in trigger.event_type_ids:
+                matching.setdefault((trigger.commercial_partner_id.id, event_type.id), []).append(trigger)
+
+        keyed = [e for e in entries if e.get("dedup_key")]
+        seen = set()
+        if keyed:
+            env.cr.execute(
+                "SELECT order_id, event_type_id, dedup_key FROM postback_event"
+                " WHERE order_id = ANY(%s) AND dedup_key = ANY(%s)",
+                [list({e["order"].id for e in keyed}), list({e["dedup_key"] for e in keyed})],
+            )
+            seen = set(env.cr.fetchall())
+
+        now = fields.Datetime.now()
+        to_create, deliveries_per_event = [], []
+        for entry in entries:
+            event_type = types.get(entry["code"])
+            order = entry["order"].sudo()
+            if not event_type:
+                continue
+            company_triggers = [
+                t for t in matching.get((order.partner_id.commercial_partner_id.id, event_type.id), [])
+                if t.company_id == order.company_id
+            ]
+            if not company_triggers:
+                continue
+            key = (order.id, event_type.id, entry.get("dedup_key"))
+            if key[2] and key in seen:
+                continue
+            seen.add(key)
+            uid = "evt_%s" % uuid.uuid4().hex
+            document = order._postback_document(
+                entry["code"], uid, now,
+                picking=entry.get("picking"), transaction=entry.get("transaction"),
+                extra=entry.get("extra"),
+            )
+            to_create.append({
+                "uid": uid,
+                "event_type_id": event_type.id,
+                "order_id": order.id,
+                "partner_id": order.partner_id.commercial_partner_id.id,
+                "picking_id": entry["picking"].id if entry.get("picking") else False,
+                "company_id": order.company_id.id,
+                "occurred_at": now,
+                "dedup_key": entry.get("dedup_key") or False,
+                "origin": origin,
+                "payload": json.dumps(document, ensure_ascii=False),
+            })
+            deliveries_per_event.append(company_triggers)
+        if not to_create:
+            return self.browse()
+        events = self.sudo().create(to_create)
+        delivery_vals = [
+            {"event_id": event.id, "trigger_id": trigger.id, "order_id": event.order_id.id, "next_attempt_at": now}
+            for event, event_triggers in zip(events, deliveries_per_event, strict=True)
+            for trigger in event_triggers
+        ]
+        deliveries = env["postback.delivery"].sudo().create(delivery_vals)
+        deliveries._wake_runner()
+        return events

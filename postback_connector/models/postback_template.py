@@ -1,0 +1,240 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+import json
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from ..engine import render
+
+PREVIEW_INDENT = 2
+
+
+class PostbackTemplate(models.Model):
+    _name = "postback.template"
+    _description = "Postback Template"
+    _inherit = ["mail.thread"]
+    _order = "name, id"
+
+    name = fields.Char(required=True, tracking=True)
+    active = fields.Boolean(default=True, tracking=True)
+    company_id = fields.Many2one(
+        "res.company", default=lambda self: self.env.company, index=True
+    )
+    partner_id = fields.Many2one(
+        "res.partner",
+        string="Customer",
+        index=True,
+        tracking=True,
+        help="Leave empty for a global template that any trigger can reuse.",
+    )
+    event_type_id = fields.Many2one(
+        "postback.event.type",
+        string="Designed for",
+        default=lambda self: self.env.ref(
+            "postback_connector.event_type_order_received", raise_if_not_found=False
+        ),
+        help="The event whose sample data the template is designed against.",
+    )
+    sample_source = fields.Selection(
+        [("event", "Sample data of the event"), ("custom", "Custom data")],
+        string="Input data",
+        default="event",
+        required=True,
+    )
+    custom_sample = fields.Text(
+        string="Custom data",
+        help="Paste a JSON document shaped like the incoming data to design against it.",
+    )
+    mode = fields.Selection(
+        [("mapper", "Template Mapper"), ("advanced", "Advanced (Jinja2)")],
+        default="mapper",
+        required=True,
+        tracking=True,
+    )
+    line_ids = fields.One2many(
+        "postback.template.line", "template_id", string="Mapping", copy=True
+    )
+    body = fields.Text(
+        string="Advanced body",
+        help="A Jinja2 text that renders JSON. Use the tojson filter for values, "
+        'e.g. {"ref": {{ order.reference | tojson }}}.',
+    )
+    trigger_ids = fields.One2many("postback.trigger", "template_id", string="Triggers")
+    trigger_count = fields.Integer(compute="_compute_trigger_count")
+    input_preview = fields.Text(string="Incoming data", compute="_compute_preview")
+    available_paths = fields.Text(compute="_compute_preview")
+    preview_payload = fields.Text(string="Preview", compute="_compute_preview")
+    preview_error = fields.Text(compute="_compute_preview")
+
+    @api.depends("trigger_ids")
+    def _compute_trigger_count(self):
+        groups = self.env["postback.trigger"]._read_group(
+            [("template_id", "in", self.ids)], ["template_id"], ["__count"]
+        )
+        counts = {template.id: count for template, count in groups}
+        for template in self:
+            template.trigger_count = counts.get(template.id, 0)
+
+    @api.depends(
+        "mode",
+        "body",
+        "sample_source",
+        "custom_sample",
+        "event_type_id",
+        "line_ids.output_path",
+        "line_ids.source",
+        "line_ids.default",
+        "line_ids.value_type",
+        "line_ids.date_format",
+        "line_ids.sequence",
+    )
+    def _compute_preview(self):
+        for template in self:
+            template.input_preview = False
+            template.available_paths = False
+            template.preview_payload = False
+            template.preview_error = False
+            try:
+                data = template._get_design_data()
+            except render.RenderError as error:
+                template.preview_error = str(error)
+                continue
+            template.input_preview = json.dumps(data, indent=PREVIEW_INDENT, ensure_ascii=False)
+            template.available_paths = "\n".join(
+                "%s  (%s)  %s" % row for row in render.list_paths(data)
+            )
+            payload, error = template._preview_for(data)
+            template.preview_payload = payload
+            template.preview_error = error
+
+    @api.constrains("custom_sample", "sample_source")
+    def _check_custom_sample(self):
+        for template in self.filtered(lambda t: t.sample_source == "custom"):
+            if not (template.custom_sample or "").strip():
+                raise ValidationError(
+                    _("Template “%s”: paste the custom data, or use the sample data of the event.")
+                    % template.name
+                )
+            try:
+                render.parse_json_sample(template.custom_sample)
+            except render.RenderError as error:
+                raise ValidationError(_("Template “%s”: %s") % (template.name, error)) from error
+
+    @api.constrains("mode", "body")
+    def _check_body(self):
+        for template in self.filtered(lambda t: t.mode == "advanced"):
+            if not (template.body or "").strip():
+                raise ValidationError(
+                    _("Template “%s”: write the advanced body, or switch back to the Template Mapper.")
+                    % template.name
+                )
+            try:
+                render.check_body_syntax(template.body)
+            except render.RenderError as error:
+                raise ValidationError(_("Template “%s”: %s") % (template.name, error)) from error
+
+    def copy_data(self, default=None):
+        vals_list = super().copy_data(default=default)
+        if not (default or {}).get("name"):
+            for template, vals in zip(self, vals_list, strict=True):
+                vals["name"] = _("%s (copy)", template.name)
+        return vals_list
+
+    def action_switch_to_advanced(self):
+        """Pre-fill the advanced body from the mapping so nothing has to be retyped."""
+        for template in self:
+            template.write(
+                {
+                    "body": render.mapping_to_body(template._get_mapping_lines()),
+                    "mode": "advanced",
+                }
+            )
+        return True
+
+    def action_switch_to_mapper(self):
+        self.write({"mode": "mapper"})
+        return True
+
+    def action_open_preview(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Preview"),
+            "res_model": "postback.template.preview",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_template_id": self.id},
+        }
+
+    def action_view_triggers(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "postback_connector.postback_trigger_action"
+        )
+        action["domain"] = [("template_id", "=", self.id)]
+        action["context"] = {"default_template_id": self.id, "default_partner_id": self.partner_id.id}
+        return action
+
+    def action_duplicate(self):
+        """Copy the template (e.g. to adapt it for another customer) and open the copy."""
+        self.ensure_one()
+        duplicate = self.copy()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self._name,
+            "res_id": duplicate.id,
+            "view_mode": "form",
+            "target": "current",
+        }
+
+    # ------------------------------------------------------------------
+    # Rendering
+    # ------------------------------------------------------------------
+    def _get_design_data(self):
+        """The input document the template is designed against (shipped or custom sample)."""
+        self.ensure_one()
+        if self.sample_source == "custom" and (self.custom_sample or "").strip():
+            return render.parse_json_sample(self.custom_sample)
+        if self.event_type_id:
+            return self.event_type_id._get_sample_data()
+        return {}
+
+    def _get_mapping_lines(self):
+        self.ensure_one()
+        return [line._to_engine_line() for line in self.line_ids.sorted("sequence")]
+
+    def _get_render_spec(self):
+        """Plain, hashable description of the template, safe to use outside the ORM."""
+        self.ensure_one()
+        if self.mode == "advanced":
+            return ("advanced", self.body or "")
+        return ("mapper", tuple(self._get_mapping_lines()))
+
+    @staticmethod
+    def _render_spec(spec, data):
+        """Render ``data`` with a spec from :meth:`_get_render_spec` into payload bytes."""
+        kind, value = spec
+        document = render.render_body(value, data) if kind == "advanced" else render.render_mapping(value, data)
+        return render.render_to_bytes(document)
+
+    def _render_payload(self, data):
+        """Render the template over ``data``; return the payload bytes or raise RenderError."""
+        self.ensure_one()
+        return self._render_spec(self._get_render_spec(), data)
+
+    def _preview_for(self, data):
+        """Return ``(pretty payload, error message)`` for ``data``, never raising."""
+        self.ensure_one()
+        try:
+            payload = self._render_payload(data)
+        except render.RenderError as error:
+            return False, str(error)
+        return json.dumps(json.loads(payload), indent=PREVIEW_INDENT, ensure_ascii=False), False
+
+    def _check_renders(self, data):
+        """Raise a UserError with the render error, for buttons that need a valid payload."""
+        self.ensure_one()
+        try:
+            return self._render_payload(data)
+        except render.RenderError as error:
+            raise UserError(_("Template “%s” cannot be rendered: %s") % (self.name, error)) from error

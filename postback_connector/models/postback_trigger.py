@@ -1,0 +1,504 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+import json
+import time
+import uuid
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.tools import email_normalize
+
+from ..engine import http as engine_http
+from ..engine import netcheck, render, signing
+
+DEFAULT_TIMEOUT = 10.0
+MAX_TIMEOUT = 60.0
+DEFAULT_EMAIL_SUBJECT = "{{ event.type }} – order {{ order.reference }}"
+# How long the previous signing secret stays valid after a rotation.
+SECRET_ROTATION_OVERLAP_HOURS = 24
+TEST_RESPONSE_PREVIEW = 1000
+
+
+class PostbackTrigger(models.Model):
+    _name = "postback.trigger"
+    _description = "Postback Trigger"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "partner_id, name, id"
+
+    name = fields.Char(required=True, tracking=True)
+    active = fields.Boolean(default=True, tracking=True)
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
+    partner_id = fields.Many2one(
+        "res.partner",
+        string="Customer",
+        required=True,
+        ondelete="cascade",
+        index=True,
+        tracking=True,
+        domain="[('parent_id', '=', False)]",
+    )
+    commercial_partner_id = fields.Many2one(
+        related="partner_id.commercial_partner_id", store=True, index=True, string="Commercial Entity"
+    )
+    user_id = fields.Many2one(
+        "res.users",
+        string="Responsible",
+        default=lambda self: self.env.user,
+        tracking=True,
+        help="Notified when the trigger is disabled because its deliveries keep failing.",
+    )
+    event_type_ids = fields.Many2many(
+        "postback.event.type", string="Events", help="The order events that fire this trigger."
+    )
+    template_id = fields.Many2one(
+        "postback.template",
+        string="Template",
+        tracking=True,
+        domain="['|', ('partner_id', '=', False), ('partner_id', '=', partner_id)]",
+    )
+    channel = fields.Selection(
+        [("url", "URL"), ("email", "Email")],
+        string="Delivery method",
+        required=True,
+        default="url",
+        tracking=True,
+    )
+    url = fields.Char(string="URL", tracking=True)
+    http_method = fields.Selection(
+        [("POST", "POST"), ("PUT", "PUT")], string="Method", default="POST", required=True
+    )
+    payload_format = fields.Selection([("json", "JSON")], string="Format", default="json", required=True)
+    header_ids = fields.One2many(
+        "postback.trigger.header", "trigger_id", string="Custom headers", copy=True
+    )
+    timeout = fields.Float(
+        default=DEFAULT_TIMEOUT, help="Seconds to wait for the customer's server to answer."
+    )
+    retry_on_failure = fields.Boolean(
+        string="Retry on Failure",
+        default=True,
+        help="Retry a failed delivery on a schedule (immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h) "
+        "instead of giving up after the first failure.",
+    )
+    secret = fields.Char(
+        string="Signing secret",
+        copy=False,
+        groups="postback_connector.group_postback_manager",
+        default=lambda self: signing.generate_secret(),
+    )
+    secret_previous = fields.Char(copy=False, groups="postback_connector.group_postback_manager")
+    secret_previous_expires_at = fields.Datetime(
+        copy=False, groups="postback_connector.group_postback_manager"
+    )
+    secret_hint = fields.Char(
+        string="Signing secret ", compute="_compute_secret_hint", compute_sudo=True
+    )
+    secret_revealed = fields.Boolean(copy=False, groups="postback_connector.group_postback_manager")
+    email_to = fields.Char(
+        string="Email address",
+        compute="_compute_email_to",
+        store=True,
+        readonly=False,
+        help="Defaults to the customer's email address.",
+    )
+    email_subject = fields.Char(default=DEFAULT_EMAIL_SUBJECT, translate=False)
+    state = fields.Selection(
+        [("draft", "Draft"), ("active", "Active"), ("disabled", "Disabled")],
+        default="draft",
+        required=True,
+        tracking=True,
+        copy=False,
+        index=True,
+    )
+    disabled_reason = fields.Text(copy=False, readonly=True)
+    failing_since = fields.Datetime(
+        copy=False, readonly=True, help="Set while the trigger's deliveries keep failing."
+    )
+    last_test_date = fields.Datetime(copy=False, readonly=True)
+    last_test_ok = fields.Boolean(copy=False, readonly=True)
+    last_test_status = fields.Integer(string="Last test status code", copy=False, readonly=True)
+    last_test_duration_ms = fields.Float(string="Last test duration (ms)", copy=False, readonly=True)
+    last_test_result = fields.Text(copy=False, readonly=True)
+    delivery_ids = fields.One2many("postback.delivery", "trigger_id", string="Deliveries")
+    delivery_count = fields.Integer(compute="_compute_delivery_counts")
+    failed_delivery_count = fields.Integer(compute="_compute_delivery_counts")
+
+    @api.depends("partner_id.email")
+    def _compute_email_to(self):
+        for trigger in self:
+            if not trigger.email_to:
+                trigger.email_to = trigger.partner_id.email or False
+
+    def _compute_secret_hint(self):
+        for trigger in self:
+            secret = trigger.secret or ""
+            # Enough to recognise a secret, never enough to use it.
+            trigger.secret_hint = "%s…%s" % (secret[:9], secret[-4:]) if secret else False
+
+    def _compute_delivery_counts(self):
+        groups = self.env["postback.delivery"]._read_group(
+            [("trigger_id", "in", self.ids)], ["trigger_id", "state"], ["__count"]
+        )
+        totals, failures = {}, {}
+        for trigger, state, count in groups:
+            totals[trigger.id] = totals.get(trigger.id, 0) + count
+            if state == "failed":
+                failures[trigger.id] = count
+        for trigger in self:
+            trigger.delivery_count = totals.get(trigger.id, 0)
+            trigger.failed_delivery_count = failures.get(trigger.id, 0)
+
+    @api.constrains("channel", "url")
+    def _check_url(self):
+        for trigger in self.filtered(lambda t: t.channel == "url"):
+            if not trigger.url:
+                raise ValidationError(_("Trigger “%s”: enter the URL the postbacks are sent to.") % trigger.name)
+            try:
+                netcheck.validate_url(trigger.url)
+            except ValueError as error:
+                raise ValidationError(_("Trigger “%(name)s”: %(error)s", name=trigger.name, error=error)) from error
+
+    @api.constrains("channel", "email_to")
+    def _check_email(self):
+        for trigger in self.filtered(lambda t: t.channel == "email"):
+            if not trigger.email_to:
+                raise ValidationError(
+                    _("Trigger “%s”: enter the email address the postbacks are sent to.") % trigger.name
+                )
+            if not all(email_normalize(part) for part in trigger.email_to.split(",")):
+                raise ValidationError(
+                    _("Trigger “%(name)s”: “%(email)s” is not a valid email address.",
+                      name=trigger.name, email=trigger.email_to)
+                )
+
+    @api.constrains("timeout")
+    def _check_timeout(self):
+        for trigger in self:
+            if trigger.timeout <= 0 or trigger.timeout > MAX_TIMEOUT:
+                raise ValidationError(
+                    _("Trigger “%(name)s”: the timeout must be between 1 and %(max)s seconds.",
+                      name=trigger.name, max=int(MAX_TIMEOUT))
+                )
+
+    @api.constrains("template_id", "partner_id")
+    def _check_template_customer(self):
+        for trigger in self:
+            template_partner = trigger.template_id.partner_id
+            if template_partner and template_partner.commercial_partner_id != trigger.commercial_partner_id:
+                raise ValidationError(
+                    _("Trigger “%(name)s”: the template “%(template)s” belongs to another customer.",
+                      name=trigger.name, template=trigger.template_id.name)
+                )
+
+    @api.constrains("email_subject")
+    def _check_email_subject(self):
+        for trigger in self.filtered("email_subject"):
+            try:
+                render.check_text_syntax(trigger.email_subject)
+            except render.RenderError as error:
+                raise ValidationError(
+                    _("Trigger “%(name)s”: the email subject is not valid: %(error)s", name=trigger.name, error=error)
+                ) from error
+
+    def write(self, vals):
+        if vals.get("active") is False:
+            vals.setdefault("state", "disabled")
+        return super().write(vals)
+
+    # ------------------------------------------------------------------
+    # Buttons
+    # ------------------------------------------------------------------
+    def action_activate(self):
+        """Activate; an untested trigger first asks for confirmation."""
+        untested = self.filtered(lambda t: not t.last_test_ok)
+        if untested and not self.env.context.get("postback_skip_test_check"):
+            return {
+                "type": "ir.actions.act_window",
+                "name": _("Activate without a successful test?"),
+                "res_model": "postback.trigger.activate",
+                "view_mode": "form",
+                "target": "new",
+                "context": {"default_trigger_ids": self.ids},
+            }
+        self._activate()
+        return True
+
+    def _activate(self):
+        for trigger in self:
+            if not trigger.event_type_ids:
+                raise UserError(_("Trigger “%s”: choose at least one order event.") % trigger.name)
+            if not trigger.template_id:
+                raise UserError(_("Trigger “%s”: choose or create a template first.") % trigger.name)
+        self.write({"state": "active", "active": True, "disabled_reason": False, "failing_since": False})
+
+    def action_deactivate(self):
+        self.write({"state": "disabled", "disabled_reason": _("Deactivated by %s.", self.env.user.name)})
+        return True
+
+    def action_reset_to_draft(self):
+        self.write({"state": "draft"})
+        return True
+
+    def action_open_preview(self):
+        self.ensure_one()
+        if not self.template_id:
+            raise UserError(_("Choose or create a template first."))
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Preview and test"),
+            "res_model": "postback.template.preview",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_template_id": self.template_id.id, "default_trigger_id": self.id},
+        }
+
+    def action_test_send(self):
+        """Send the template rendered over its design data through the real channel."""
+        self.ensure_one()
+        if not self.template_id:
+            raise UserError(_("Choose or create a template first."))
+        data = self.template_id._get_design_data()
+        self._send_test(data)
+        return self._notify_test_result()
+
+    def action_view_deliveries(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("postback_connector.postback_delivery_action")
+        action["domain"] = [("trigger_id", "=", self.id)]
+        action["context"] = {"search_default_trigger_id": self.id}
+        return action
+
+    def action_view_failed_deliveries(self):
+        action = self.action_view_deliveries()
+        action["context"] = dict(action["context"], search_default_failed=1)
+        return action
+
+    def action_rotate_secret(self):
+        """Generate a new secret; the previous one stays valid for an overlap period."""
+        self.ensure_one()
+        self._check_manager()
+        trigger = self.sudo()
+        trigger.write(
+            {
+                "secret_previous": trigger.secret,
+                "secret_previous_expires_at": fields.Datetime.add(
+                    fields.Datetime.now(), hours=SECRET_ROTATION_OVERLAP_HOURS
+                ),
+                "secret": signing.generate_secret(),
+                "secret_revealed": False,
+            }
+        )
+        self.message_post(body=_("Signing secret rotated; the previous one stays valid for %s hours.",
+                                 SECRET_ROTATION_OVERLAP_HOURS))
+        return self.action_reveal_secret()
+
+    def action_reveal_secret(self):
+        """Show the secret once, right after creation or rotation; afterwards only a hint."""
+        self.ensure_one()
+        self._check_manager()
+        trigger = self.sudo()
+        if trigger.secret_revealed:
+            raise UserError(
+                _("For safety the signing secret is shown only once. Rotate it to get a new one.")
+            )
+        trigger.secret_revealed = True
+        wizard = self.env["postback.secret"].create({"trigger_id": self.id, "secret": trigger.secret})
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Signing secret"),
+            "res_model": "postback.secret",
+            "res_id": wizard.id,
+            "view_mode": "form",
+            "target": "new",
+        }
+
+    # ------------------------------------------------------------------
+    # Business methods
+    # ------------------------------------------------------------------
+    def _check_manager(self):
+        if not self.env.user.has_group("postback_connector.group_postback_manager"):
+            raise UserError(_("Only Postback managers can see or rotate signing secrets."))
+
+    def _get_signing_secrets(self):
+        """Secrets that sign a delivery now: the current one, plus the previous during the overlap."""
+        self.ensure_one()
+        trigger = self.sudo()
+        secrets = [trigger.secret] if trigger.secret else []
+        if trigger.secret_previous and trigger.secret_previous_expires_at and (
+            trigger.secret_previous_expires_at > fields.Datetime.now()
+        ):
+            secrets.append(trigger.secret_previous)
+        return secrets
+
+    def _allow_private_targets(self):
+        return self.env["ir.config_parameter"].sudo().get_param(
+            "postback_connector.allow_private_targets"
+        ) in ("1", "True", "true")
+
+    def _prepare_http_request(self, key, body, webhook_id, timestamp=None):
+        """The outgoing HTTP request of one delivery (plain data, safe to hand to threads)."""
+        self.ensure_one()
+        timestamp = int(timestamp or time.time())
+        headers = {"Content-Type": "application/json"}
+        headers.update({h.name.strip(): h.value or "" for h in self.header_ids})
+        headers.update(signing.build_headers(webhook_id, timestamp, body, self._get_signing_secrets()))
+        return engine_http.OutgoingRequest(
+            key=key,
+            method=self.http_method,
+            url=self.url,
+            headers=headers,
+            body=body,
+            timeout=self.timeout or DEFAULT_TIMEOUT,
+        )
+
+    def _url_checker(self):
+        allow_private = self._allow_private_targets()
+
+        def check(url):
+            netcheck.check_target(url, allow_private=allow_private)
+
+        return check
+
+    def _render_email_subject(self, data):
+        self.ensure_one()
+        try:
+            return render.render_text(self.email_subject or DEFAULT_EMAIL_SUBJECT, data).strip()[:250]
+        except render.RenderError:
+            # A subject must never block a delivery: fall back to a plain one.
+            return "%s %s" % ((data.get("event") or {}).get("type", ""), (data.get("order") or {}).get("reference", ""))
+
+    def _prepare_mail_values(self, body, data, webhook_id):
+        """Values of the mail.mail of one email delivery: pretty body + .json attachment."""
+        self.ensure_one()
+        pretty = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+        order_ref = (data.get("order") or {}).get("reference") or "order"
+        filename = "%s-%s.json" % (order_ref.replace("/", "-"), (data.get("event") or {}).get("type", "event"))
+        return {
+            "subject": self._render_email_subject(data),
+            "email_to": self.email_to,
+            "email_from": self.company_id.email_formatted or self.env.user.email_formatted,
+            "body_html": "<pre>%s</pre>" % self._html_escape(pretty),
+            "auto_delete": False,
+            "headers": json.dumps({"X-Postback-Id": webhook_id}),
+            "attachment_ids": [(0, 0, {"name": filename, "raw": body, "mimetype": "application/json"})],
+        }
+
+    @staticmethod
+    def _html_escape(text):
+        from markupsafe import escape
+
+        return str(escape(text))
+
+    def _send_test(self, data):
+        """Render ``data`` and send it through the trigger's channel; store the result."""
+        self.ensure_one()
+        body = self.template_id._check_renders(data)
+        webhook_id = "msg_test_%s" % uuid.uuid4().hex
+        values = {"last_test_date": fields.Datetime.now()}
+        if self.channel == "email":
+            mail = self.env["mail.mail"].sudo().create(self._prepare_mail_values(body, data, webhook_id))
+            start = time.monotonic()
+            mail.send(raise_exception=False)
+            duration = (time.monotonic() - start) * 1000
+            ok = mail.state == "sent"
+            values.update(
+                last_test_ok=ok,
+                last_test_status=0,
+                last_test_duration_ms=round(duration, 1),
+                last_test_result=_("Email sent to %s.", self.email_to)
+                if ok
+                else _("Email could not be sent: %s", mail.failure_reason or mail.state),
+            )
+        else:
+            request = self._prepare_http_request("test", body, webhook_id)
+            with engine_http.HttpSender(max_workers=1, per_host=1, check=self._url_checker()) as sender:
+                outcome = sender.send_all([request])[0]
+            ok = outcome.error is None and outcome.status is not None and 200 <= outcome.status < 300
+            if outcome.error:
+                result = outcome.error
+            else:
+                result = _("HTTP %(status)s in %(ms)s ms\n%(body)s", status=outcome.status,
+                           ms=round(outcome.duration_ms), body=(outcome.body or "")[:TEST_RESPONSE_PREVIEW])
+            values.update(
+                last_test_ok=ok,
+                last_test_status=outcome.status or 0,
+                last_test_duration_ms=round(outcome.duration_ms, 1),
+                last_test_result=result,
+            )
+        self.write(values)
+        return ok
+
+    def _notify_test_result(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("Test sent") if self.last_test_ok else _("Test failed"),
+                "message": self.last_test_result,
+                "type": "success" if self.last_test_ok else "danger",
+                "sticky": not self.last_test_ok,
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
+    # ------------------------------------------------------------------
+    # Health: auto-disable after persistent failures
+    # ------------------------------------------------------------------
+    @api.model
+    def _update_health(self, delivered_ids, failed_ids, gone, settings):
+        """Track failing triggers after a batch; disable the ones failing for too long or gone."""
+        now = fields.Datetime.now()
+        if delivered_ids:
+            recovered = self.browse(delivered_ids).filtered("failing_since")
+            if recovered:
+                recovered.write({"failing_since": False})
+        still_failing = self.browse(set(failed_ids) - set(delivered_ids) - set(gone))
+        if still_failing:
+            newly = still_failing.filtered(lambda t: not t.failing_since)
+            if newly:
+                newly.write({"failing_since": now})
+            limit = fields.Datetime.subtract(now, days=settings["disable_after_days"])
+            expired = still_failing.filtered(lambda t: t.failing_since and t.failing_since <= limit)
+            for trigger in expired:
+                trigger._disable_with_notice(
+                    _("Disabled automatically: its deliveries have been failing since %s.",
+                      fields.Datetime.to_string(trigger.failing_since))
+                )
+        for trigger in gone.values():
+            trigger._disable_with_notice(
+                _("Disabled automatically: the receiver answered 410 Gone, meaning it no longer wants these postbacks.")
+            )
+
+    def _disable_with_notice(self, reason):
+        """Disable the trigger and tell its responsible user (chatter + activity)."""
+        self.ensure_one()
+        if self.state == "disabled":
+            return
+        self.write({"state": "disabled", "disabled_reason": reason})
+        self.message_post(body=reason, subtype_xmlid="mail.mt_note")
+        user = self.user_id or self.create_uid
+        if user and user.active:
+            self.activity_schedule(
+                "postback_connector.mail_activity_trigger_disabled",
+                user_id=user.id,
+                summary=_("Postback trigger “%s” was disabled", self.name),
+                note=reason,
+            )
+
+    def action_recover(self):
+        """Open the wizard that re-enables the trigger and re-queues failed deliveries."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Re-enable and recover"),
+            "res_model": "postback.trigger.activate",
+            "view_mode": "form",
+            "target": "new",
+            "context": {
+                "default_trigger_ids": self.ids,
+                "default_mode": "recover",
+                "default_recover_since": self.failing_since or fields.Datetime.subtract(fields.Datetime.now(), days=1),
+            },
+        }

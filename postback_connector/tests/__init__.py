@@ -1,0 +1,5 @@
+from . import test_event_types
+from . import test_security
+from . import test_trigger_validation
+from . import test_customer
+from . import test_order_events

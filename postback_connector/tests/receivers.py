@@ -1,0 +1,142 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+"""Real receivers on 127.0.0.1 for the tests: an HTTP server and an SMTP server.
+
+No ``odoo`` import here, so end-to-end tests outside Odoo can use them too.
+"""
+import collections
+import email
+import socket
+import threading
+import time
+from email import policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+Received = collections.namedtuple("Received", "method path headers body at")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like real receivers
+
+    def log_message(self, *args):  # keep test output readable
+        pass
+
+    def _handle(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        receiver = self.server.receiver
+        status, headers, response_body, delay = receiver._next_response(self.path)
+        if delay:
+            time.sleep(delay)
+        receiver._record(Received(self.command, self.path, dict(self.headers.items()), body, time.time()))
+        payload = response_body.encode() if isinstance(response_body, str) else response_body
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_POST = do_PUT = do_GET = _handle
+
+
+class HttpReceiver:
+    """A programmable webhook receiver.
+
+    ``responses`` is a list of ``(status, headers, body)`` consumed one per request;
+    when empty, ``default`` answers. ``delay`` makes every answer slow.
+    """
+
+    def __init__(self, default=(200, {}, "ok"), delay=0.0):
+        self.default = default
+        self.delay = delay
+        self.responses = collections.deque()
+        self.received = []
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server.daemon_threads = True
+        self.server.receiver = self
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%s/hook" % self.server.server_address[1]
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def queue(self, *responses):
+        for response in responses:
+            if isinstance(response, int):
+                response = (response, {}, "")
+            self.responses.append(response)
+
+    def _next_response(self, path):
+        with self._lock:
+            status, headers, body = self.responses.popleft() if self.responses else self.default
+        return status, headers, body, self.delay
+
+    def _record(self, item):
+        with self._lock:
+            self.received.append(item)
+
+    def wait_for(self, count, timeout=10.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if len(self.received) >= count:
+                return True
+            time.sleep(0.01)
+        return len(self.received) >= count
+
+
+class SmtpReceiver:
+    """An aiosmtpd SMTP server on 127.0.0.1 keeping the parsed messages."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.messages = []
+        receiver = self
+
+        class _Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+                message = email.message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+                receiver.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
+                return "250 Message accepted"
+
+        self._port = _free_port()
+        self.controller = Controller(_Handler(), hostname="127.0.0.1", port=self._port)
+
+    def __enter__(self):
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.controller.stop()
+
+    @property
+    def port(self):
+        return self._port
+
+    def wait_for(self, count, timeout=10.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline and len(self.messages) < count:
+            time.sleep(0.01)
+        return len(self.messages) >= count
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

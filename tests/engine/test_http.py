@@ -1,0 +1,210 @@
+"""HttpSender against real HTTP servers on 127.0.0.1 (no mocking)."""
+
+import time
+
+from postback_connector.engine import netcheck
+from postback_connector.engine.http import (
+    SKIPPED_ERROR,
+    USER_AGENT,
+    HttpSender,
+    OutgoingRequest,
+    user_agent,
+)
+
+
+def request(key, url, body=b'{"a":1}', timeout=5.0, headers=None):
+    return OutgoingRequest(
+        key=key, method="POST", url=url, headers=dict(headers or {}), body=body, timeout=timeout, connect_timeout=2.0
+    )
+
+
+def test_user_agent_names_the_module_version():
+    assert USER_AGENT == "postback_connector/18.0.1.0.0"
+    assert user_agent("18.0.2.0.0") == "postback_connector/18.0.2.0.0"
+
+
+def test_success_sends_body_headers_and_reports_the_answer(receiver):
+    receiver.route("/hook", status=200, body=b'{"received":true}', headers={"Content-Type": "application/json"})
+    with HttpSender() as sender:
+        [outcome] = sender.send_all([request("k1", receiver.url + "/hook", headers={"X-Token": "abc"})])
+    assert outcome.key == "k1"
+    assert outcome.status == 200
+    assert outcome.error is None
+    assert outcome.body == '{"received":true}'
+    assert outcome.headers["Content-Type"] == "application/json"
+    assert outcome.duration_ms > 0
+    assert not outcome.skipped
+    [hit] = receiver.hits("/hook")
+    assert hit.method == "POST"
+    assert hit.body == b'{"a":1}'
+    assert hit.headers["X-Token"] == "abc"
+    assert hit.headers["User-Agent"] == USER_AGENT
+
+
+def test_error_statuses_are_reported_not_raised(receiver):
+    receiver.route("/500", status=500, body=b"boom")
+    receiver.route("/410", status=410, body=b"gone")
+    receiver.route("/429", status=429, headers={"Retry-After": "120"})
+    with HttpSender() as sender:
+        outcomes = sender.send_all([request(n, f"{receiver.url}/{n}") for n in ("500", "410", "429")])
+    assert [o.status for o in outcomes] == [500, 410, 429]
+    assert [o.key for o in outcomes] == ["500", "410", "429"]
+    assert outcomes[0].body == "boom"
+    assert all(o.error is None for o in outcomes)
+    assert outcomes[2].retry_after == "120"
+    assert outcomes[0].retry_after is None
+
+
+def test_redirects_are_not_followed(receiver):
+    receiver.route("/moved", status=302, headers={"Location": "/target"})
+    with HttpSender() as sender:
+        [outcome] = sender.send_all([request(1, receiver.url + "/moved")])
+    assert outcome.status == 302
+    assert outcome.headers["Location"] == "/target"
+    assert receiver.hits("/target") == []
+
+
+def test_connection_refused(closed_port):
+    with HttpSender() as sender:
+        [outcome] = sender.send_all([request(1, f"http://127.0.0.1:{closed_port}/")])
+    assert outcome.status is None
+    assert outcome.error == "Connection refused"
+    assert not outcome.skipped
+
+
+def test_large_body_is_truncated_with_a_marker(receiver):
+    receiver.route("/big", body=b"x" * 10_000)
+    with HttpSender(max_body=100) as sender:
+        [outcome] = sender.send_all([request(1, receiver.url + "/big")])
+    assert outcome.status == 200
+    assert outcome.body.startswith("x" * 100)
+    assert "x" * 101 not in outcome.body
+    assert "truncated after 100 bytes" in outcome.body
+
+
+def test_body_decoding_uses_charset_and_survives_invalid_bytes(receiver):
+    receiver.route("/latin", body="café".encode("latin-1"), headers={"Content-Type": "text/plain; charset=latin-1"})
+    receiver.route("/broken", body=b"ok \xff\xfe")
+    with HttpSender() as sender:
+        latin, broken = sender.send_all([request(1, receiver.url + "/latin"), request(2, receiver.url + "/broken")])
+    assert latin.body == "café"
+    assert broken.body.startswith("ok ")
+
+
+def test_slow_endpoint_times_out_and_trips_the_breaker_for_its_host_only(receiver_factory):
+    slow, healthy = receiver_factory(), receiver_factory()
+    slow.route("/", delay=2.0)
+    batch = []
+    for i in range(6):
+        batch.append(request(("slow", i), slow.url + "/", timeout=0.3))
+        batch.append(request(("ok", i), healthy.url + "/", timeout=0.3))
+    started = time.monotonic()
+    with HttpSender(max_workers=8, per_host=2) as sender:
+        outcomes = sender.send_all(batch)
+    elapsed = time.monotonic() - started
+    assert [o.key for o in outcomes] == [r.key for r in batch]
+    slow_outcomes = [o for o in outcomes if o.key[0] == "slow"]
+    timed_out = [o for o in slow_outcomes if not o.skipped]
+    skipped = [o for o in slow_outcomes if o.skipped]
+    # At most one timeout per lane; everything else on that host is skipped.
+    assert 1 <= len(timed_out) <= 2
+    assert all(o.error.startswith("Timed out after 0.3 s") for o in timed_out)
+    assert len(skipped) == 6 - len(timed_out)
+    assert all(o.error == SKIPPED_ERROR and o.status is None for o in skipped)
+    assert all(o.status == 200 and o.error is None for o in outcomes if o.key[0] == "ok")
+    assert len(healthy.hits()) == 6
+    assert elapsed < 1.5
+
+
+def test_breaker_lasts_only_for_one_batch(receiver, closed_port):
+    dead = f"http://127.0.0.1:{closed_port}/"
+    with HttpSender(per_host=1) as sender:
+        first = sender.send_all([request(1, dead), request(2, dead)])
+        second = sender.send_all([request(3, dead)])
+    assert [o.skipped for o in first] == [False, True]
+    assert second[0].error == "Connection refused" and not second[0].skipped
+
+
+def test_keep_alive_reuses_one_connection_across_batches(receiver):
+    with HttpSender(per_host=1) as sender:
+        for i in range(10):
+            [outcome] = sender.send_all([request(i, receiver.url + "/")])
+            assert outcome.status == 200
+        outcomes = sender.send_all([request(i, receiver.url + "/") for i in range(10)])
+    assert all(o.status == 200 for o in outcomes)
+    assert len(receiver.hits()) == 20
+    assert receiver.connections == 1
+
+
+def test_concurrent_lanes_are_bounded_per_host(receiver):
+    with HttpSender(max_workers=16, per_host=3) as sender:
+        for _batch in range(3):
+            outcomes = sender.send_all([request(i, receiver.url + "/") for i in range(30)])
+            assert all(o.status == 200 for o in outcomes)
+    assert len(receiver.hits()) == 90
+    # One connection per lane at most, and they are reused between batches.
+    assert receiver.connections <= 3
+
+
+def test_many_hosts_keep_order(receiver_factory):
+    receivers = [receiver_factory() for _ in range(4)]
+    for index, rec in enumerate(receivers):
+        rec.route("/", body=str(index).encode())
+    batch = [request(i, receivers[i % 4].url + "/") for i in range(40)]
+    with HttpSender(max_workers=4, per_host=2) as sender:
+        outcomes = sender.send_all(batch)
+    assert [o.key for o in outcomes] == list(range(40))
+    assert [o.body for o in outcomes] == [str(i % 4) for i in range(40)]
+
+
+def test_check_refuses_without_sending(receiver):
+    refused = []
+
+    def check(url):
+        refused.append(url)
+        raise netcheck.UnsafeTargetError("Not allowed here")
+
+    with HttpSender(check=check) as sender:
+        [outcome] = sender.send_all([request(1, receiver.url + "/")])
+    assert outcome.status is None
+    assert outcome.error == "Not allowed here"
+    assert refused == [receiver.url + "/"]
+    assert receiver.hits() == []
+
+
+def test_real_target_check_blocks_loopback(receiver):
+    with HttpSender(check=lambda url: netcheck.check_target(url, allow_private=False)) as sender:
+        [outcome] = sender.send_all([request(1, receiver.url + "/")])
+    assert "loopback" in outcome.error
+    assert receiver.hits() == []
+
+
+def test_empty_batch_and_reuse_after_close(receiver):
+    sender = HttpSender()
+    assert sender.send_all([]) == []
+    assert sender.send_all([request(1, receiver.url + "/")])[0].status == 200
+    sender.close()
+    assert sender.send_all([request(2, receiver.url + "/")])[0].status == 200
+    sender.close()
+
+
+def test_invalid_header_is_an_outcome_error(receiver):
+    with HttpSender() as sender:
+        [outcome] = sender.send_all([request(1, receiver.url + "/", headers={"X-Bad": "a\r\nInjected: 1"})])
+    assert outcome.status is None
+    assert outcome.error
+    assert receiver.hits() == []
+
+
+def test_receiver_cookies_are_not_sent_back(receiver):
+    receiver.route("/", headers={"Set-Cookie": "session=abc; Path=/"})
+    with HttpSender(per_host=1) as sender:
+        sender.send_all([request(1, receiver.url + "/"), request(2, receiver.url + "/")])
+    assert [hit.headers.get("Cookie") for hit in receiver.hits()] == [None, None]
+
+
+def test_many_sequential_requests_complete(receiver):
+    # Not a timing test: a sanity check that the hot path holds up.
+    with HttpSender() as sender:
+        outcomes = sender.send_all([request(i, receiver.url + "/") for i in range(200)])
+    assert sum(o.status == 200 for o in outcomes) == 200
