@@ -10,7 +10,7 @@ CRON_XMLID = "postback_connector.ir_cron_send_deliveries"
 
 
 class PostbackDelivery(models.Model):
-    """One postback to send: an event × a matching trigger (the transactional outbox)."""
+    """One postback to send: an event and a matching trigger (the transactional outbox)."""
 
     _name = "postback.delivery"
     _description = "Postback Delivery"

@@ -6,7 +6,6 @@ of the cron): each batch is claimed with ``FOR NO KEY UPDATE SKIP LOCKED``, so a
 delivery is handled by exactly one runner at a time. The network part runs in a
 thread pool over plain data; the ORM stays in the cron's own thread.
 """
-import json
 import logging
 import random
 import time
@@ -167,7 +166,7 @@ class PostbackDelivery(models.Model):
             except render.RenderError as error:
                 results[delivery.id] = {"final_error": _("The template could not be rendered: %s", error)}
                 continue
-            except Exception as error:  # noqa: BLE001 - one broken delivery must not stop the batch
+            except Exception as error:
                 _logger.exception("Postback delivery %s could not be prepared", delivery.id)
                 results[delivery.id] = {"final_error": _("Unexpected error while preparing: %s", error)}
                 continue
@@ -259,7 +258,8 @@ class PostbackDelivery(models.Model):
             elif attempt_outcome in ("failed", "retry"):
                 failed_triggers.add(trigger.id)
             updates.append((
-                delivery_id, state, attempt_count, retry_count, next_at or now, now if attempt_outcome != "skipped" else delivery.last_attempt_at,
+                delivery_id, state, attempt_count, retry_count, next_at or now,
+                delivery.last_attempt_at if attempt_outcome == "skipped" else now,
                 delivered_at, status or 0, error, payloads.get(delivery_id),
             ))
             attempts.append((
@@ -298,7 +298,7 @@ class PostbackDelivery(models.Model):
                  response_headers, response_body, create_uid, write_uid, create_date, write_date)
             VALUES %s
             """,
-            [row + (uid, uid) for row in attempts],
+            [(*row, uid, uid) for row in attempts],
             template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
             " (now() AT TIME ZONE 'UTC'), (now() AT TIME ZONE 'UTC'))",
             page_size=1000,

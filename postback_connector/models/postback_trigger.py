@@ -3,6 +3,8 @@ import json
 import time
 import uuid
 
+from markupsafe import escape
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import email_normalize
@@ -386,8 +388,6 @@ class PostbackTrigger(models.Model):
 
     @staticmethod
     def _html_escape(text):
-        from markupsafe import escape
-
         return str(escape(text))
 
     def _send_test(self, data):

@@ -6,9 +6,15 @@ class ResPartner(models.Model):
     _inherit = "res.partner"
 
     postback_trigger_ids = fields.One2many("postback.trigger", "partner_id", string="Triggers")
-    postback_trigger_count = fields.Integer(compute="_compute_postback_counts", groups="postback_connector.group_postback_user")
-    postback_delivery_count = fields.Integer(compute="_compute_postback_counts", groups="postback_connector.group_postback_user")
-    postback_failed_count = fields.Integer(compute="_compute_postback_counts", groups="postback_connector.group_postback_user")
+    postback_trigger_count = fields.Integer(
+        compute="_compute_postback_counts", groups="postback_connector.group_postback_user"
+    )
+    postback_delivery_count = fields.Integer(
+        compute="_compute_postback_counts", groups="postback_connector.group_postback_user"
+    )
+    postback_failed_count = fields.Integer(
+        compute="_compute_postback_counts", groups="postback_connector.group_postback_user"
+    )
 
     def _compute_postback_counts(self):
         triggers = dict(

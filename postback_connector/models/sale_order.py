@@ -23,7 +23,9 @@ class SaleOrder(models.Model):
     _inherit = "sale.order"
 
     postback_event_ids = fields.One2many("postback.event", "order_id", string="Postback events")
-    postback_event_count = fields.Integer(compute="_compute_postback_event_count", groups="postback_connector.group_postback_user")
+    postback_event_count = fields.Integer(
+        compute="_compute_postback_event_count", groups="postback_connector.group_postback_user"
+    )
 
     def _compute_postback_event_count(self):
         groups = self.env["postback.event"]._read_group([("order_id", "in", self.ids)], ["order_id"], ["__count"])
@@ -71,7 +73,7 @@ class SaleOrder(models.Model):
     # ------------------------------------------------------------------
     # Public API for integrations (e.g. carrier connectors)
     # ------------------------------------------------------------------
-    def _postback_emit(self, event_code, picking=None, tracking_reference=None, extra=None, dedup_key=None,
+    def _postback_emit(self, event_code, *, picking=None, tracking_reference=None, extra=None, dedup_key=None,
                        origin="code"):
         """Emit an order event from code, e.g. ``order._postback_emit("order.in_transit",
         picking=picking, tracking_reference="1Z999")``.
@@ -138,7 +140,7 @@ class SaleOrder(models.Model):
             "email": partner.email or None,
         }
 
-    def _postback_document(self, event_code, event_uid, occurred_at, picking=None, transaction=None, extra=None):
+    def _postback_document(self, event_code, event_uid, occurred_at, *, picking=None, transaction=None, extra=None):
         """The canonical input document of an event: plain JSON-ready values only.
 
         Relational values are read through recordsets that share one prefetch set, so

@@ -11,6 +11,8 @@ import time
 from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from aiosmtpd.controller import Controller
+
 Received = collections.namedtuple("Received", "method path headers body at")
 
 
@@ -78,9 +80,7 @@ class HttpReceiver:
 
     def queue(self, *responses):
         for response in responses:
-            if isinstance(response, int):
-                response = (response, {}, "")
-            self.responses.append(response)
+            self.responses.append((response, {}, "") if isinstance(response, int) else response)
 
     def _next_response(self, path):
         with self._lock:
@@ -104,13 +104,11 @@ class SmtpReceiver:
     """An aiosmtpd SMTP server on 127.0.0.1 keeping the parsed messages."""
 
     def __init__(self):
-        from aiosmtpd.controller import Controller
-
         self.messages = []
         receiver = self
 
         class _Handler:
-            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+            async def handle_DATA(self, server, session, envelope):
                 message = email.message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
                 receiver.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
                 return "250 Message accepted"

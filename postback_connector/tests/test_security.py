@@ -74,7 +74,8 @@ class TestSecurity(PostbackCase):
             "other_mgr", "base.group_user,postback_connector.group_postback_manager", company=other_company
         )
         other_trigger = self.env["postback.trigger"].with_company(other_company).create(
-            {"name": "Other", "partner_id": self.customer.id, "url": "https://b.example", "company_id": other_company.id}
+            {"name": "Other", "partner_id": self.customer.id, "url": "https://b.example",
+             "company_id": other_company.id}
         )
         visible = self.env["postback.trigger"].with_user(other_manager).search([])
         self.assertIn(other_trigger, visible)

@@ -62,12 +62,17 @@ class PostbackTemplatePreview(models.TransientModel):
             if not event_type:
                 raise UserError(_("Choose the event to preview."))
             order = self.order_ref.sudo()
-            picking = order.picking_ids.filtered(lambda p: p._postback_is_customer_shipment())[:1]
-            transaction = order.transaction_ids[:1]
+            shipping = event_type.code in ("order.shipped", "order.in_transit", "order.delivered", "order.returned")
+            picking = order.picking_ids.filtered(
+                lambda p: p.state == "done"
+                and (p._postback_is_customer_return() if event_type.code == "order.returned"
+                     else p._postback_is_customer_shipment())
+            ).sorted("id")[-1:]
+            transaction = order.transaction_ids.sorted("id")[-1:]
             return order._postback_document(
                 event_type.code, "evt_preview_%s" % uuid.uuid4().hex, fields.Datetime.now(),
-                picking=picking if event_type.code in ("order.shipped", "order.in_transit", "order.delivered") else None,
-                transaction=transaction if event_type.code == "order.failed" else None,
+                picking=picking if shipping and picking else None,
+                transaction=transaction if event_type.code == "order.failed" and transaction else None,
             )
         if not event_type:
             raise UserError(_("Choose the event whose sample data to preview."))
