@@ -103,13 +103,14 @@ class PostbackDelivery(models.Model):
         return SQL(
             "SELECT %s FROM postback_delivery d"
             " JOIN postback_trigger t ON t.id = d.trigger_id AND t.state = 'active' AND t.active"
-            " WHERE d.state = 'pending' AND d.next_attempt_at <= (now() AT TIME ZONE 'UTC')%s"
-            "%s%s%s",
+            " WHERE d.state = 'pending' AND d.next_attempt_at <= %s%s%s%s",
             select,
+            # The caller's clock, not the transaction start: a long-lived transaction
+            # (a test, a long batch loop) must still see deliveries that became due.
+            fields.Datetime.now(),
             ordering,
             SQL(" ORDER BY d.next_attempt_at, d.id LIMIT %s", limit) if limit else SQL(),
             SQL(" FOR NO KEY UPDATE OF d SKIP LOCKED") if lock else SQL(),
-            SQL(),
         )
 
     @api.model

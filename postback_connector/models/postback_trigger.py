@@ -478,8 +478,10 @@ class PostbackTrigger(models.Model):
             return
         self.write({"state": "disabled", "disabled_reason": reason})
         self.message_post(body=reason, subtype_xmlid="mail.mt_note")
-        user = self.user_id or self.create_uid
-        if user and user.active:
+        # Someone must hear about it: the responsible, else the creator, else the administrator.
+        candidates = self.user_id | self.create_uid | self.env.ref("base.user_admin", raise_if_not_found=False)
+        user = candidates.filtered("active")[:1]
+        if user:
             self.activity_schedule(
                 "postback_connector.mail_activity_trigger_disabled",
                 user_id=user.id,

@@ -138,3 +138,36 @@ def _free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class GarbageReceiver:
+    """A TCP server that answers every connection with bytes that are not HTTP."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.running = True
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%s/hook" % self.sock.getsockname()[1]
+
+    def _serve(self):
+        while self.running:
+            try:
+                conn, _addr = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"\x00\x01garbage that is not HTTP\r\n\r\n")
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.sock.close()

@@ -21,7 +21,7 @@ class PostbackTriggerActivate(models.TransientModel):
     def _recover_domain(self):
         domain = [("trigger_id", "in", self.trigger_ids.ids), ("state", "=", "failed")]
         if self.recover_since:
-            domain.append(("create_date", ">=", self.recover_since))
+            domain.append(("last_attempt_at", ">=", self.recover_since))
         return domain
 
     def action_confirm(self):
