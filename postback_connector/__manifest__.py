@@ -35,6 +35,11 @@
     "demo": [
         "demo/postback_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "postback_connector/static/src/tests/tours/*.js",
+        ],
+    },
     "installable": True,
     "application": True,
 }

@@ -198,7 +198,11 @@ class TestHttpDelivery(DeliveryCase):
             received.write({"next_attempt_at": fields.Datetime.now() - timedelta(seconds=1)})
             self.run_queue()
         self.assertEqual((received.state, shipped.state), ("delivered", "delivered"))
-        types = [json.loads(r.body)["status"] for r in receiver.received if r.headers["webhook-id"] != other_delivery.webhook_id]
+        types = [
+            json.loads(r.body)["status"]
+            for r in receiver.received
+            if r.headers["webhook-id"] != other_delivery.webhook_id
+        ]
         self.assertEqual(types, ["order.received", "order.received", "order.shipped"])
 
     def test_resend_keeps_the_webhook_id(self):
