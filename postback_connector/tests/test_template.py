@@ -25,7 +25,9 @@ class TestTemplateMapper(OrderFlowCase):
     def test_preview_shows_the_mapped_sample_and_the_available_paths(self):
         preview = json.loads(self.template.preview_payload)
         self.assertEqual(preview["order_number"], "S01057")
-        self.assertEqual(preview["items"], [{"sku": "FURN_7800", "quantity": 2.0}, {"sku": "FURN_0269", "quantity": 3.0}])
+        self.assertEqual(
+            preview["items"], [{"sku": "FURN_7800", "quantity": 2.0}, {"sku": "FURN_0269", "quantity": 3.0}]
+        )
         self.assertIn("order.lines[].sku", self.template.available_paths)
         self.assertIn("shipment.tracking_reference", self.template.available_paths)
 
