@@ -7,6 +7,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 CRON_XMLID = "postback_connector.ir_cron_send_deliveries"
+MAX_RUNNERS = 16
 
 
 class PostbackDelivery(models.Model):
@@ -127,11 +128,31 @@ class PostbackDelivery(models.Model):
     # Business methods
     # ------------------------------------------------------------------
     def _wake_runner(self):
-        """Wake the delivery cron right after this transaction commits (once per transaction)."""
+        """Wake the delivery crons right after this transaction commits (once per transaction)."""
         data = self.env.cr.precommit.data
         if data.get("postback_runner_woken"):
             return
         data["postback_runner_woken"] = True
-        cron = self.env.ref(CRON_XMLID, raise_if_not_found=False)
-        if cron:
-            cron.sudo()._trigger()
+        for cron in self._get_runner_crons():
+            cron._trigger()
+
+    @api.model
+    def _get_runner_crons(self):
+        """The delivery cron and its copies: Odoo runs one job at a time per cron record,
+        so parallel runners (in different workers) are copies of the same job."""
+        main = self.env.ref(CRON_XMLID, raise_if_not_found=False)
+        if not main:
+            return self.env["ir.cron"]
+        return main.sudo() | self.env["ir.cron"].sudo().with_context(active_test=False).search(
+            [("ir_actions_server_id.code", "=", main.code), ("id", "!=", main.id)]
+        ).filtered("active")
+
+    @api.model
+    def _set_runner_count(self, count):
+        count = max(1, min(int(count or 1), MAX_RUNNERS))
+        crons = self._get_runner_crons()
+        main, copies = crons[:1], crons[1:]
+        for index in range(len(crons), count):
+            main.copy({"name": "%s (runner %s)" % (main.name, index + 1), "active": True})
+        if len(crons) > count:
+            copies[count - 1:].unlink()

@@ -36,6 +36,24 @@ class ResConfigSettings(models.TransientModel):
         "delivered, so a receiver never gets “shipped” before “received”. Tick to send them independently.",
     )
 
+    postback_runner_count = fields.Integer(
+        string="Parallel delivery runners",
+        default=1,
+        help="How many copies of the delivery cron may run at once, each in its own Odoo worker. "
+        "Raise it with the number of cron workers (--max-cron-threads, or servers) for more throughput.",
+    )
+
+    @api.model
+    def get_values(self):
+        values = super().get_values()
+        values["postback_runner_count"] = len(self.env["postback.delivery"]._get_runner_crons())
+        return values
+
+    def set_values(self):
+        super().set_values()
+        for settings in self:
+            self.env["postback.delivery"]._set_runner_count(settings.postback_runner_count)
+
     @api.constrains("postback_retry_schedule")
     def _check_postback_retry_schedule(self):
         for settings in self:

@@ -290,3 +290,20 @@ class TestEmailDelivery(DeliveryCase):
         payload = json.loads(attachments[0].get_content() if isinstance(attachments[0].get_content(), str)
                              else attachments[0].get_content().decode())
         self.assertEqual(payload["order_number"], delivery.order_id.name)
+
+
+@tagged("post_install", "-at_install")
+class TestRunners(DeliveryCase):
+    def test_parallel_runner_setting_adds_and_removes_cron_copies(self):
+        deliveries = self.env["postback.delivery"]
+        settings = self.env["res.config.settings"].create({"postback_runner_count": 3})
+        settings.execute()
+        self.assertEqual(len(deliveries._get_runner_crons()), 3)
+        self.assertEqual(self.env["res.config.settings"].create({}).postback_runner_count, 3)
+        triggers_before = self.env["ir.cron.trigger"].search_count([])
+        self.make_trigger()
+        self.emit()
+        self.assertEqual(self.env["ir.cron.trigger"].search_count([]) - triggers_before, 3,
+                         "enqueueing wakes every runner")
+        self.env["res.config.settings"].create({"postback_runner_count": 1}).execute()
+        self.assertEqual(deliveries._get_runner_crons(), self.env.ref("postback_connector.ir_cron_send_deliveries"))
