@@ -11,6 +11,8 @@ import random
 import time
 from datetime import timedelta
 
+import psycopg2
+
 from odoo import _, api, fields, models, tools
 from odoo.tools import SQL
 
@@ -26,6 +28,7 @@ DEFAULT_PER_HOST = 8
 DEFAULT_MAX_PAYLOAD_KB = 512
 DEFAULT_RETENTION_DAYS = 30
 DEFAULT_DISABLE_AFTER_DAYS = 5
+CLAIM_ATTEMPTS = 5  # claims retried after a concurrent-update conflict with another runner
 SKIPPED_DELAY = 5  # seconds: a delivery postponed because its endpoint just failed in the batch
 RESPONSE_BODY_LIMIT = 4096
 RESPONSE_HEADERS_LIMIT = 4096
@@ -115,10 +118,29 @@ class PostbackDelivery(models.Model):
 
     @api.model
     def _claim_due_batch(self, limit, ordered=True):
-        """Lock up to ``limit`` due deliveries that no other runner holds."""
+        """Lock up to ``limit`` due deliveries that no other runner holds.
+
+        Odoo transactions are REPEATABLE READ: locking a row that another runner
+        updated (delivered) and committed after this transaction's snapshot raises
+        a serialization failure instead of skipping the row. A claim starts a
+        batch, so where the runner may commit it retries in a new transaction
+        (a fresh snapshot); nothing is lost.
+        """
         self.env.flush_all()
-        self.env.cr.execute(self._due_query(ordered, SQL("d.id"), limit=limit, lock=True))
-        return self.browse([row[0] for row in self.env.cr.fetchall()])
+        query = self._due_query(ordered, SQL("d.id"), limit=limit, lock=True)
+        for attempt in range(1, CLAIM_ATTEMPTS + 1):
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    self.env.cr.execute(query, log_exceptions=False)
+                    return self.browse([row[0] for row in self.env.cr.fetchall()])
+            except psycopg2.errors.SerializationFailure:
+                if not self._may_commit():
+                    raise
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+                if attempt < CLAIM_ATTEMPTS:
+                    time.sleep(random.uniform(0.005, 0.02) * attempt)
+        _logger.info("Postback runner: no batch claimed after %s concurrent-update conflicts", CLAIM_ATTEMPTS)
+        return self.browse()
 
     @api.model
     def _count_due(self, ordered=True):
@@ -130,10 +152,13 @@ class PostbackDelivery(models.Model):
 
         Not in tests: the test cursor must stay rolled back.
         """
-        if tools.config["test_enable"] or self.env.context.get("postback_no_commit"):
+        if not self._may_commit():
             self.env.flush_all()
             return
         self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    def _may_commit(self):
+        return not (tools.config["test_enable"] or self.env.context.get("postback_no_commit"))
 
     # ------------------------------------------------------------------
     # One batch

@@ -92,7 +92,8 @@ class PostbackEventRecorder(models.Model):
         if not entries:
             return self.browse()
         env = self.env
-        types = {t.code: t for t in env["postback.event.type"].sudo().search([])}
+        type_ids = env["postback.event.type"]._get_ids_by_code()
+        types = {code: env["postback.event.type"].browse(type_id) for code, type_id in type_ids.items()}
         orders = env["sale.order"].union(*(entry["order"] for entry in entries)).sudo()
         partners = orders.partner_id.commercial_partner_id
         wanted_types = [types[entry["code"]].id for entry in entries if entry["code"] in types]

@@ -1,7 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
 import json
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 from odoo.tools.misc import file_open
 
 # The eight order events of the product, in the order the merchant reads them.
@@ -43,6 +43,22 @@ class PostbackEventType(models.Model):
             event_type.sample_payload = (
                 json.dumps(data, indent=2, ensure_ascii=False) if data else False
             )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        self.env.registry.clear_cache()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if "code" in vals:
+            self.env.registry.clear_cache()
+        return super().write(vals)
+
+    @api.model
+    @tools.ormcache()
+    def _get_ids_by_code(self):
+        """{code: id} of all event types, cached: the event hooks run on every order change."""
+        return {row["code"]: row["id"] for row in self.sudo().search_read([], ["code"])}
 
     def _get_sample_data(self):
         """Return the shipped sample input document of this event type as a dict.
