@@ -57,7 +57,7 @@ class PostbackDelivery(models.Model):
     payload = fields.Text(
         readonly=True, help="The exact body sent, rendered once at the first attempt and reused on retries."
     )
-    payload_pretty = fields.Text(string="Payload ", compute="_compute_payload_pretty")
+    payload_pretty = fields.Text(string="Payload (formatted)", compute="_compute_payload_pretty")
     attempt_ids = fields.One2many("postback.delivery.attempt", "delivery_id", string="Attempts log", readonly=True)
 
     def init(self):

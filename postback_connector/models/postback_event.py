@@ -20,6 +20,7 @@ class PostbackEvent(models.Model):
     company_id = fields.Many2one("res.company", readonly=True, index=True)
     occurred_at = fields.Datetime(required=True, readonly=True, default=fields.Datetime.now)
     dedup_key = fields.Char(
+        string="Transition key",
         readonly=True,
         help="Identifies the transition (e.g. the shipment) so the same event is never recorded twice.",
     )
@@ -29,7 +30,7 @@ class PostbackEvent(models.Model):
         readonly=True,
     )
     payload = fields.Text(string="Input data", readonly=True, help="The input document, as JSON.")
-    payload_pretty = fields.Text(string="Input data ", compute="_compute_payload_pretty")
+    payload_pretty = fields.Text(string="Input data (formatted)", compute="_compute_payload_pretty")
     delivery_ids = fields.One2many("postback.delivery", "event_id", string="Deliveries", readonly=True)
     delivery_count = fields.Integer(compute="_compute_delivery_count")
 

@@ -62,9 +62,9 @@ class PostbackTemplate(models.Model):
     trigger_ids = fields.One2many("postback.trigger", "template_id", string="Triggers")
     trigger_count = fields.Integer(compute="_compute_trigger_count")
     input_preview = fields.Text(string="Incoming data", compute="_compute_preview")
-    available_paths = fields.Text(compute="_compute_preview")
+    available_paths = fields.Text(string="Available input paths", compute="_compute_preview")
     preview_payload = fields.Text(string="Preview", compute="_compute_preview")
-    preview_error = fields.Text(compute="_compute_preview")
+    preview_error = fields.Text(string="Preview error", compute="_compute_preview")
 
     @api.depends("trigger_ids")
     def _compute_trigger_count(self):
@@ -112,26 +112,29 @@ class PostbackTemplate(models.Model):
         for template in self.filtered(lambda t: t.sample_source == "custom"):
             if not (template.custom_sample or "").strip():
                 raise ValidationError(
-                    _("Template “%s”: paste the custom data, or use the sample data of the event.")
-                    % template.name
+                    _("Template “%s”: paste the custom data, or use the sample data of the event.", template.name)
                 )
             try:
                 render.parse_json_sample(template.custom_sample)
             except render.RenderError as error:
-                raise ValidationError(_("Template “%s”: %s") % (template.name, error)) from error
+                raise ValidationError(
+                    _("Template “%(name)s”: %(error)s", name=template.name, error=error)
+                ) from error
 
     @api.constrains("mode", "body")
     def _check_body(self):
         for template in self.filtered(lambda t: t.mode == "advanced"):
             if not (template.body or "").strip():
                 raise ValidationError(
-                    _("Template “%s”: write the advanced body, or switch back to the Template Mapper.")
-                    % template.name
+                    _("Template “%s”: write the advanced body, or switch back to the Template Mapper.",
+                      template.name)
                 )
             try:
                 render.check_body_syntax(template.body)
             except render.RenderError as error:
-                raise ValidationError(_("Template “%s”: %s") % (template.name, error)) from error
+                raise ValidationError(
+                    _("Template “%(name)s”: %(error)s", name=template.name, error=error)
+                ) from error
 
     def copy_data(self, default=None):
         vals_list = super().copy_data(default=default)
@@ -237,4 +240,6 @@ class PostbackTemplate(models.Model):
         try:
             return self._render_payload(data)
         except render.RenderError as error:
-            raise UserError(_("Template “%s” cannot be rendered: %s") % (self.name, error)) from error
+            raise UserError(
+                _("Template “%(name)s” cannot be rendered: %(error)s", name=self.name, error=error)
+            ) from error

@@ -8,6 +8,7 @@ from markupsafe import escape
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.tools import email_normalize
+from odoo.tools.translate import LazyTranslate
 
 from ..engine import http as engine_http
 from ..engine import netcheck, render, signing
@@ -18,6 +19,23 @@ DEFAULT_EMAIL_SUBJECT = "{{ event.type }} – order {{ order.reference }}"
 # How long the previous signing secret stays valid after a rotation.
 SECRET_ROTATION_OVERLAP_HOURS = 24
 TEST_RESPONSE_PREVIEW = 1000
+
+_lt = LazyTranslate(__name__)
+# The engine has no Odoo (hence no translations): its URL messages are translated here.
+URL_ERRORS = {
+    "Please enter the URL the postbacks should be sent to": _lt(
+        "Please enter the URL the postbacks should be sent to"),
+    "The URL must not contain spaces or line breaks": _lt("The URL must not contain spaces or line breaks"),
+    "The URL contains invisible control characters": _lt("The URL contains invisible control characters"),
+    "The URL is not valid; it should look like https://example.com/webhook": _lt(
+        "The URL is not valid; it should look like https://example.com/webhook"),
+    "The URL must start with http:// or https://": _lt("The URL must start with http:// or https://"),
+    "The URL has no server name; it should look like https://example.com/webhook": _lt(
+        "The URL has no server name; it should look like https://example.com/webhook"),
+    "The URL must not contain a user name or password; add an Authorization header instead": _lt(
+        "The URL must not contain a user name or password; add an Authorization header instead"),
+    "The URL has an invalid port number": _lt("The URL has an invalid port number"),
+}
 
 
 class PostbackTrigger(models.Model):
@@ -84,19 +102,23 @@ class PostbackTrigger(models.Model):
         "instead of giving up after the first failure.",
     )
     secret = fields.Char(
-        string="Signing secret",
+        string="Signing secret (full)",
         copy=False,
         groups="postback_connector.group_postback_manager",
         default=lambda self: signing.generate_secret(),
     )
-    secret_previous = fields.Char(copy=False, groups="postback_connector.group_postback_manager")
+    secret_previous = fields.Char(
+        string="Previous signing secret", copy=False, groups="postback_connector.group_postback_manager"
+    )
     secret_previous_expires_at = fields.Datetime(
-        copy=False, groups="postback_connector.group_postback_manager"
+        string="Previous secret valid until", copy=False, groups="postback_connector.group_postback_manager"
     )
     secret_hint = fields.Char(
-        string="Signing secret ", compute="_compute_secret_hint", compute_sudo=True
+        string="Signing secret (hint)", compute="_compute_secret_hint", compute_sudo=True
     )
-    secret_revealed = fields.Boolean(copy=False, groups="postback_connector.group_postback_manager")
+    secret_revealed = fields.Boolean(
+        string="Secret already shown", copy=False, groups="postback_connector.group_postback_manager"
+    )
     email_to = fields.Char(
         string="Email address",
         compute="_compute_email_to",
@@ -117,11 +139,11 @@ class PostbackTrigger(models.Model):
     failing_since = fields.Datetime(
         copy=False, readonly=True, help="Set while the trigger's deliveries keep failing."
     )
-    last_test_date = fields.Datetime(copy=False, readonly=True)
-    last_test_ok = fields.Boolean(copy=False, readonly=True)
+    last_test_date = fields.Datetime(string="Last test on", copy=False, readonly=True)
+    last_test_ok = fields.Boolean(string="Last test succeeded", copy=False, readonly=True)
     last_test_status = fields.Integer(string="Last test status code", copy=False, readonly=True)
     last_test_duration_ms = fields.Float(string="Last test duration (ms)", copy=False, readonly=True)
-    last_test_result = fields.Text(copy=False, readonly=True)
+    last_test_result = fields.Text(string="Last test result", copy=False, readonly=True)
     delivery_ids = fields.One2many("postback.delivery", "trigger_id", string="Deliveries")
     delivery_count = fields.Integer(compute="_compute_delivery_counts")
     failed_delivery_count = fields.Integer(compute="_compute_delivery_counts")
@@ -159,7 +181,10 @@ class PostbackTrigger(models.Model):
             try:
                 netcheck.validate_url(trigger.url)
             except ValueError as error:
-                raise ValidationError(_("Trigger “%(name)s”: %(error)s", name=trigger.name, error=error)) from error
+                message = URL_ERRORS.get(str(error), str(error))
+                raise ValidationError(
+                    _("Trigger “%(name)s”: %(error)s.", name=trigger.name, error=message)
+                ) from error
 
     @api.constrains("channel", "email_to")
     def _check_email(self):
@@ -248,7 +273,7 @@ class PostbackTrigger(models.Model):
             raise UserError(_("Choose or create a template first."))
         return {
             "type": "ir.actions.act_window",
-            "name": _("Preview and test"),
+            "name": _("Preview & Test"),
             "res_model": "postback.template.preview",
             "view_mode": "form",
             "target": "new",
@@ -291,8 +316,8 @@ class PostbackTrigger(models.Model):
                 "secret_revealed": False,
             }
         )
-        self.message_post(body=_("Signing secret rotated; the previous one stays valid for %s hours.",
-                                 SECRET_ROTATION_OVERLAP_HOURS))
+        self.message_post(body=_("Signing secret rotated; the previous one stays valid for %(hours)s hours.",
+                                 hours=SECRET_ROTATION_OVERLAP_HOURS))
         return self.action_reveal_secret()
 
     def action_reveal_secret(self):

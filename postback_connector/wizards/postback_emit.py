@@ -10,7 +10,7 @@ class PostbackEmit(models.TransientModel):
     _description = "Send an Order Event"
 
     order_id = fields.Many2one("sale.order", required=True)
-    picking_id = fields.Many2one("stock.picking", domain="[('sale_id', '=', order_id)]")
+    picking_id = fields.Many2one("stock.picking", string="Transfer", domain="[('sale_id', '=', order_id)]")
     event_code = fields.Selection(selection="_selection_event_code", string="Event", required=True,
                                   default="order.in_transit")
     tracking_reference = fields.Char()
@@ -34,7 +34,7 @@ class PostbackEmit(models.TransientModel):
             "tag": "display_notification",
             "params": {
                 "title": _("Event recorded"),
-                "message": _("%s postback(s) queued.", sum(len(e.delivery_ids) for e in events)),
+                "message": _("Postbacks queued: %s.", sum(len(e.delivery_ids) for e in events)),
                 "type": "success",
                 "next": {"type": "ir.actions.act_window_close"},
             },

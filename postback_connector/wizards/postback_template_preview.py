@@ -28,9 +28,9 @@ class PostbackTemplatePreview(models.TransientModel):
         selection=[("sale.order", "Sales Order")], string="Order",
         help="Pick a real order: its data is built by the same code the order events use.",
     )
-    input_data = fields.Text(compute="_compute_preview")
+    input_data = fields.Text(string="Incoming data", compute="_compute_preview")
     payload = fields.Text(compute="_compute_preview")
-    error_msg = fields.Text(compute="_compute_preview")
+    error_msg = fields.Text(string="Error", compute="_compute_preview")
 
     @api.depends("template_id")
     def _compute_event_type_id(self):

@@ -11,7 +11,7 @@ class PostbackTriggerActivate(models.TransientModel):
     trigger_ids = fields.Many2many("postback.trigger", required=True)
     mode = fields.Selection([("activate", "Activate"), ("recover", "Recover")], default="activate", required=True)
     recover_since = fields.Datetime(string="Recover failed deliveries since")
-    recover_count = fields.Integer(compute="_compute_recover_count")
+    recover_count = fields.Integer(string="Failed deliveries to send again", compute="_compute_recover_count")
 
     @api.depends("trigger_ids", "recover_since")
     def _compute_recover_count(self):
@@ -33,7 +33,7 @@ class PostbackTriggerActivate(models.TransientModel):
                 failed.action_resend()
             for trigger in self.trigger_ids:
                 trigger.message_post(
-                    body=_("Re-enabled; %s failed deliveries queued again.", len(failed.filtered(
+                    body=_("Re-enabled. Failed deliveries queued again: %s.", len(failed.filtered(
                         lambda d, t=trigger: d.trigger_id == t)))
                 )
         return {"type": "ir.actions.act_window_close"}
