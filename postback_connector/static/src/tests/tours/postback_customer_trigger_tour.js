@@ -1,0 +1,259 @@
+/** @odoo-module **/
+// License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+
+/**
+ * The whole merchant flow of the help page, as a user clicks it:
+ * customer → Triggers tab → "Add trigger" → name, event, URL, method, format,
+ * Retry on Failure → template created from the trigger ("Create and edit…"),
+ * designed on the "Order shipped" sample data with the Template Mapper and
+ * checked in its preview → save → open the trigger → "Send test" → "Activate".
+ *
+ * Data comes from the Python test (tests/test_tour.py): the customer
+ * "Tour Customer Srl" and, in sessionStorage, the URL of a receiver it runs.
+ */
+
+import { registry } from "@web/core/registry";
+import { stepUtils } from "@web_tour/tour_service/tour_utils";
+
+export const RECEIVER_URL_KEY = "postback_connector.tour_receiver_url";
+const CUSTOMER = "Tour Customer Srl";
+const TRIGGER = "Tour ERP shipments";
+const TEMPLATE = "Tour shipment notice";
+// The dialog on top: with the template dialog open, the trigger dialog stays below.
+const TOP_MODAL = ".modal:not(.o_inactive_modal)";
+
+function receiverUrl() {
+    return window.sessionStorage.getItem(RECEIVER_URL_KEY) || "http://127.0.0.1:9/hook";
+}
+
+/**
+ * Steps filling row ``index`` (1-based) of the Template Mapper (editable list) in the template dialog.
+ * The row is waited for by position: right after "Add a line" the previous row can still be the
+ * selected one, and text typed there would be lost when it leaves edition.
+ */
+function addMappingLine(index, outputPath, source, defaultValue) {
+    const lines = `${TOP_MODAL} .o_field_widget[name=line_ids]`;
+    const row = `${lines} .o_data_row.o_selected_row:nth-child(${index})`;
+    const steps = [
+        {
+            content: "Add a line to the Template Mapper",
+            trigger: `${lines} .o_field_x2many_list_row_add a`,
+            run: "click",
+        },
+        {
+            content: `Output field ${outputPath}`,
+            trigger: `${row} .o_field_widget[name=output_path] input`,
+            run: `edit ${outputPath}`,
+        },
+        {
+            content: `Source ${source}`,
+            trigger: `${row} .o_field_widget[name=source] input`,
+            run: `edit ${source}`,
+        },
+    ];
+    if (defaultValue) {
+        steps.push({
+            content: `Default value ${defaultValue}`,
+            trigger: `${row} .o_field_widget[name=default] input`,
+            run: `edit ${defaultValue}`,
+        });
+    }
+    steps.push({
+        content: `Line ${index} is filled in`,
+        trigger: `${row} .o_field_widget[name=output_path] input:value(${outputPath})`,
+    });
+    return steps;
+}
+
+registry.category("web_tour.tours").add("postback_connector_customer_trigger_tour", {
+    steps: () => [
+        // 1. Customer setup: the customer exists; open it.
+        {
+            content: "Search the customer",
+            trigger: ".o_searchview_input",
+            run: `edit ${CUSTOMER} && press Enter`,
+        },
+        {
+            content: "Open the customer",
+            trigger: `.o_kanban_record:contains(${CUSTOMER}), .o_data_row .o_data_cell:contains(${CUSTOMER})`,
+            run: "click",
+        },
+        {
+            content: "Go to the Triggers tab",
+            trigger: ".o_form_view .o_notebook .nav-link:contains(Triggers)",
+            run: "click",
+        },
+        // 3. Set up the trigger.
+        {
+            content: "Add a trigger",
+            trigger:
+                ".o_field_widget[name=postback_trigger_ids] .o_field_x2many_list_row_add a:contains(Add trigger)",
+            run: "click",
+        },
+        {
+            content: "Give the trigger a name",
+            trigger: ".modal .o_field_widget[name=name] input",
+            run: `edit ${TRIGGER}`,
+        },
+        {
+            content: "Fire it when an order is shipped",
+            trigger:
+                ".modal .o_field_widget[name=event_type_ids] .form-check:contains(Order shipped) input",
+            run: "click",
+        },
+        {
+            trigger:
+                ".modal .o_field_widget[name=event_type_ids] .form-check:contains(Order shipped) input:checked",
+        },
+        {
+            content: "Deliver by URL",
+            trigger: ".modal .o_field_widget[name=channel] input[data-value=url]",
+            run: "click",
+        },
+        {
+            content: "Enter the URL of the customer's receiver",
+            trigger: ".modal .o_field_widget[name=url] input",
+            async run(helpers) {
+                await helpers.edit(receiverUrl());
+            },
+        },
+        {
+            content: "Method POST",
+            trigger: ".modal .o_field_widget[name=http_method] select",
+            run: 'select "POST"',
+        },
+        {
+            content: "Format JSON",
+            trigger: ".modal .o_field_widget[name=payload_format] select",
+            run: 'select "json"',
+        },
+        {
+            content: "Turn on Retry on Failure",
+            trigger: ".modal .o_field_widget[name=retry_on_failure] input",
+            async run(helpers) {
+                if (!this.anchor.checked) {
+                    await helpers.click();
+                }
+            },
+        },
+        {
+            trigger: ".modal .o_field_widget[name=retry_on_failure] input:checked",
+        },
+        // 4. Configure the template, created right from the trigger.
+        {
+            content: "Type the name of a new template",
+            trigger: ".modal .o_field_widget[name=template_id] input",
+            run: `edit ${TEMPLATE}`,
+        },
+        {
+            content: "Create and edit the template",
+            trigger:
+                ".modal .o_field_widget[name=template_id] .o-autocomplete--dropdown-menu .o_m2o_dropdown_option_create_edit a",
+            run: "click",
+        },
+        {
+            content: "Template name",
+            trigger: `${TOP_MODAL} .o_form_view:has(.o_field_widget[name=line_ids]) .o_field_widget[name=name] input`,
+            run: `edit ${TEMPLATE}`,
+        },
+        {
+            content: "Design it on the sample data of Order shipped",
+            trigger: `${TOP_MODAL} .o_field_widget[name=event_type_id] input`,
+            run: "edit Order shipped",
+        },
+        {
+            content: "Pick Order shipped",
+            trigger: `${TOP_MODAL} .o_field_widget[name=event_type_id] .o-autocomplete--dropdown-item a:contains(Order shipped)`,
+            run: "click",
+        },
+        {
+            content: "The incoming data is the shipped sample",
+            trigger: `${TOP_MODAL} .o_field_widget[name=input_preview]:contains(S01057)`,
+        },
+        ...addMappingLine(1, "order_number", "order.reference"),
+        ...addMappingLine(2, "tracking", "shipment.tracking_reference", "pending"),
+        {
+            content: "Leave the mapping line",
+            trigger: `${TOP_MODAL} .o_form_view .o_field_widget[name=name] input`,
+            run: "click",
+        },
+        {
+            content: "Two mapping lines",
+            trigger: `${TOP_MODAL} .o_field_widget[name=line_ids] .o_data_row:nth-child(1):not(.o_selected_row):contains(order_number)`,
+        },
+        {
+            trigger: `${TOP_MODAL} .o_field_widget[name=line_ids] .o_data_row:nth-child(2):not(.o_selected_row):contains(tracking):contains(pending)`,
+        },
+        {
+            content: "The preview shows the final result",
+            trigger: `${TOP_MODAL} .o_field_widget[name=preview_payload]:contains(order_number):contains(S01057):contains(tracking):contains(pending)`,
+        },
+        {
+            content: "Save the template",
+            trigger: `${TOP_MODAL} .modal-footer .o_form_button_save`,
+            run: "click",
+        },
+        {
+            content: "The trigger uses the new template",
+            trigger: `.modal .o_field_widget[name=template_id] input:value(${TEMPLATE})`,
+        },
+        {
+            content: "Save the trigger",
+            trigger: ".modal .modal-footer .o_form_button_save",
+            run: "click",
+        },
+        {
+            content: "The trigger is listed in the Triggers tab",
+            trigger: `body:not(:has(.modal)) .o_field_widget[name=postback_trigger_ids] .o_data_row:contains(${TRIGGER})`,
+        },
+        ...stepUtils.saveForm(),
+        // 5. Test and activate, from the trigger itself.
+        {
+            content: "Open the customer's triggers",
+            trigger: ".o_form_view button[name=action_view_postback_triggers]",
+            run: "click",
+        },
+        {
+            // The Triggers action's list, not the one2many list of the customer
+            // form (also .o_list_view) still shown while the action loads.
+            content: "Open the trigger",
+            trigger: `.o_view_controller.o_list_view .o_data_row .o_data_cell[name=name]:contains(${TRIGGER})`,
+            run: "click",
+        },
+        {
+            content: "Show the last test",
+            trigger: ".o_view_controller.o_form_view .o_notebook .nav-link:contains(Last test)",
+            run: "click",
+        },
+        {
+            content: "Run a test",
+            trigger: ".o_view_controller.o_form_view .o_statusbar_buttons button[name=action_test_send]",
+            run: "click",
+        },
+        {
+            content: "The test succeeded",
+            trigger: ".o_notification:contains(Test sent)",
+        },
+        {
+            content: "The last test shows the receiver's answer",
+            trigger: ".o_view_controller.o_form_view .o_field_widget[name=last_test_result]:contains(HTTP 200)",
+        },
+        {
+            trigger: ".o_view_controller.o_form_view .o_field_widget[name=last_test_ok] input:checked",
+        },
+        {
+            content: "Activate the trigger",
+            trigger: ".o_view_controller.o_form_view .o_statusbar_buttons button[name=action_activate]",
+            run: "click",
+        },
+        {
+            content: "Activate is gone once active",
+            trigger: ".o_view_controller.o_form_view .o_statusbar_buttons:not(:has(button[name=action_activate]))",
+        },
+        {
+            content: "The trigger is active",
+            trigger:
+                ".o_view_controller.o_form_view .o_statusbar_status button[data-value=active][aria-checked=true]",
+        },
+    ],
+});

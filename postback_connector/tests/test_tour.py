@@ -1,0 +1,85 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+import json
+import os
+from unittest.mock import patch
+
+import requests
+
+from odoo.tests import HttpCase, tagged
+
+from .common import _loopback_only_send
+from .receivers import HttpReceiver
+
+TOUR = "postback_connector_customer_trigger_tour"
+RECEIVER_URL_KEY = "postback_connector.tour_receiver_url"
+START_URL = "/odoo/action-base.action_partner_form"
+
+
+@tagged("post_install", "-at_install")
+class TestCustomerTriggerTour(HttpCase):
+    """The help page's flow in a real browser, against a real receiver on 127.0.0.1."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # Odoo's test network guard breaks on (connect, read) timeouts; use the addon's loopback guard.
+        cls.startClassPatcher(patch.object(requests.sessions.Session, "send", _loopback_only_send))
+
+    def setUp(self):
+        super().setUp()
+        self.env["ir.config_parameter"].sudo().set_param("postback_connector.allow_private_targets", "1")
+        self.customer = self.env["res.partner"].create(
+            {"name": "Tour Customer Srl", "is_company": True, "email": "orders@tour-customer.example"}
+        )
+        self.shipped = self.env.ref("postback_connector.event_type_order_shipped")
+
+    def test_customer_trigger_tour(self):
+        with HttpReceiver() as receiver:
+            # The tour reads the receiver's URL (random port) from sessionStorage:
+            # same start code as start_tour(), with that value set first.
+            options = {
+                "stepDelay": 0,
+                "keepWatchBrowser": False,
+                "debug": False,
+                "startUrl": START_URL,
+                "delayToCheckUndeterminisms": int(os.getenv("ODOO_TOUR_DELAY_TO_CHECK_UNDETERMINISMS", "0") or 0),
+            }
+            code = "window.sessionStorage.setItem(%s, %s); odoo.startTour(%s, %s);" % (
+                json.dumps(RECEIVER_URL_KEY),
+                json.dumps(receiver.url),
+                json.dumps(TOUR),
+                json.dumps(options),
+            )
+            self.start_tour(START_URL, TOUR, login="admin", code=code)
+            received = list(receiver.received)
+            url = receiver.url
+
+        self.env.invalidate_all()
+        trigger = self.customer.postback_trigger_ids
+        self.assertEqual(len(trigger), 1, "the tour added one trigger to the customer")
+        self.assertEqual(trigger.name, "Tour ERP shipments")
+        self.assertEqual(trigger.state, "active")
+        self.assertEqual(trigger.event_type_ids, self.shipped)
+        self.assertEqual(
+            (trigger.channel, trigger.url, trigger.http_method, trigger.payload_format, trigger.retry_on_failure),
+            ("url", url, "POST", "json", True),
+        )
+        template = trigger.template_id
+        self.assertEqual(template.name, "Tour shipment notice")
+        self.assertEqual(template.partner_id, self.customer)
+        self.assertEqual(template.event_type_id, self.shipped)
+        self.assertEqual(
+            template.line_ids.sorted("sequence").mapped(lambda line: (line.output_path, line.source)),
+            [("order_number", "order.reference"), ("tracking", "shipment.tracking_reference")],
+        )
+        self.assertTrue(trigger.last_test_ok)
+        self.assertEqual(trigger.last_test_status, 200)
+
+        self.assertEqual(len(received), 1, "the receiver got exactly the test request")
+        request = received[0]
+        self.assertEqual(request.method, "POST")
+        self.assertEqual(request.path, "/hook")
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        self.assertTrue(headers.get("webhook-signature", "").startswith("v1,"))
+        self.assertIn("application/json", headers.get("content-type", ""))
+        self.assertEqual(json.loads(request.body), {"order_number": "S01057", "tracking": "pending"})
