@@ -285,7 +285,7 @@ class PostbackDelivery(models.Model):
                 failed_triggers.add(trigger.id)
             updates.append((
                 delivery_id, state, attempt_count, retry_count, next_at or now,
-                delivery.last_attempt_at if attempt_outcome == "skipped" else now,
+                (delivery.last_attempt_at or None) if attempt_outcome == "skipped" else now,
                 delivered_at, status or 0, error, payloads.get(delivery_id),
             ))
             attempts.append((

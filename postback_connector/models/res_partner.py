@@ -59,6 +59,12 @@ class ResPartner(models.Model):
     def action_view_postback_deliveries(self):
         return self._postback_action("postback_connector.postback_delivery_action")
 
+    def action_view_postback_events(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("postback_connector.postback_event_action")
+        action["domain"] = [("partner_id", "=", self.commercial_partner_id.id)]
+        return action
+
     def action_view_postback_failures(self):
         action = self._postback_action("postback_connector.postback_delivery_action")
         action["context"] = {"search_default_failed": 1}

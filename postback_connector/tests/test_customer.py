@@ -32,3 +32,14 @@ class TestCustomer(PostbackCase):
         trigger = self.make_trigger()
         self.assertEqual(trigger.commercial_partner_id, self.customer)
         self.assertEqual(self.contact.commercial_partner_id, self.customer)
+
+    def test_customer_smart_buttons_open_its_triggers_events_and_failures(self):
+        trigger = self.make_trigger()
+        order = self.env["sale.order"].create({"partner_id": self.contact.id})
+        order._postback_emit("order.received")
+        self.assertEqual(self.customer.postback_delivery_count, 1)
+        events = self.env["postback.event"].search(self.customer.action_view_postback_events()["domain"])
+        self.assertEqual(events.order_id, order)
+        triggers = self.env["postback.trigger"].search(self.customer.action_view_postback_triggers()["domain"])
+        self.assertEqual(triggers, trigger)
+        self.assertEqual(self.customer.action_view_postback_failures()["context"], {"search_default_failed": 1})
