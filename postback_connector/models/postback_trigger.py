@@ -75,6 +75,7 @@ class PostbackTrigger(models.Model):
         "postback.template",
         string="Template",
         tracking=True,
+        ondelete="restrict",
         domain="['|', ('partner_id', '=', False), ('partner_id', '=', partner_id)]",
     )
     channel = fields.Selection(
