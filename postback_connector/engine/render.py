@@ -51,6 +51,7 @@ __all__ = [
     "list_paths",
     "mapping_to_body",
     "parse_json_sample",
+    "pretty_json",
     "render_body",
     "render_mapping",
     "render_text",
@@ -339,3 +340,11 @@ def mapping_to_body(lines):
     """An advanced body that renders the same JSON as the mapping ``lines``."""
     tree, _uses_expressions = compile_mapping(normalize_lines(lines))
     return _emit(tree, 0, 0, set()) + "\n"
+
+
+def pretty_json(text):
+    """Indented JSON of a JSON text for display; the text itself when it is not JSON."""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return text

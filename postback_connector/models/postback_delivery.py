@@ -1,10 +1,11 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
-import json
 import uuid
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
+
+from ..engine import render
 
 CRON_XMLID = "postback_connector.ir_cron_send_deliveries"
 MAX_RUNNERS = 16
@@ -86,10 +87,7 @@ class PostbackDelivery(models.Model):
     @api.depends("payload")
     def _compute_payload_pretty(self):
         for delivery in self:
-            try:
-                delivery.payload_pretty = json.dumps(json.loads(delivery.payload), indent=2, ensure_ascii=False)
-            except (TypeError, ValueError):
-                delivery.payload_pretty = delivery.payload
+            delivery.payload_pretty = render.pretty_json(delivery.payload)
 
     @api.depends("event_id", "trigger_id")
     def _compute_display_name(self):

@@ -4,6 +4,8 @@ import uuid
 
 from odoo import api, fields, models
 
+from ..engine import render
+
 
 class PostbackEvent(models.Model):
     _name = "postback.event"
@@ -50,10 +52,7 @@ class PostbackEvent(models.Model):
     @api.depends("payload")
     def _compute_payload_pretty(self):
         for event in self:
-            try:
-                event.payload_pretty = json.dumps(json.loads(event.payload), indent=2, ensure_ascii=False)
-            except (TypeError, ValueError):
-                event.payload_pretty = event.payload
+            event.payload_pretty = render.pretty_json(event.payload)
 
     def _compute_delivery_count(self):
         groups = self.env["postback.delivery"]._read_group(

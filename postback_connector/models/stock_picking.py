@@ -1,9 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
 from odoo import _, models
 
-
-def _iso(value):
-    return value.replace(microsecond=0).isoformat() + "Z" if value else None
+from .sale_order import _iso
 
 
 class StockPicking(models.Model):
@@ -115,12 +113,6 @@ class StockPicking(models.Model):
 
     def action_postback_emit(self):
         self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "name": _("Send an order event"),
-            "res_model": "postback.emit",
-            "view_mode": "form",
-            "target": "new",
-            "context": {"default_order_id": self.sale_id.id, "default_picking_id": self.id,
-                        "default_event_code": "order.in_transit"},
-        }
+        action = self.sale_id.action_postback_emit()
+        action["context"].update(default_picking_id=self.id, default_event_code="order.in_transit")
+        return action

@@ -26,7 +26,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         receiver = self.server.receiver
-        status, headers, response_body, delay = receiver._next_response(self.path)
+        status, headers, response_body, delay = receiver._next_response(self.path, body)
         if delay:
             time.sleep(delay)
         receiver._record(Received(self.command, self.path, dict(self.headers.items()), body, time.time()))
@@ -48,8 +48,10 @@ class HttpReceiver:
     when empty, ``default`` answers. ``delay`` makes every answer slow.
     """
 
-    def __init__(self, default=(200, {}, "ok"), delay=0.0):
+    def __init__(self, default=(200, {}, "ok"), delay=0.0, responder=None):
         self.default = default
+        # responder(body) -> (status, headers, body) or None: answers chosen per request.
+        self.responder = responder
         self.delay = delay
         self.responses = collections.deque()
         self.received = []
@@ -82,9 +84,12 @@ class HttpReceiver:
         for response in responses:
             self.responses.append((response, {}, "") if isinstance(response, int) else response)
 
-    def _next_response(self, path):
+    def _next_response(self, path, request_body):
         with self._lock:
-            status, headers, body = self.responses.popleft() if self.responses else self.default
+            chosen = self.responder(request_body) if self.responder else None
+            if chosen is None:
+                chosen = self.responses.popleft() if self.responses else self.default
+            status, headers, body = chosen
         return status, headers, body, self.delay
 
     def _record(self, item):
