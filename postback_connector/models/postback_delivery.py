@@ -37,6 +37,7 @@ class PostbackDelivery(models.Model):
     state = fields.Selection(
         [
             ("pending", "Pending"),
+            ("held", "On hold"),
             ("delivered", "Delivered"),
             ("failed", "Failed"),
             ("cancelled", "Cancelled"),
@@ -109,6 +110,8 @@ class PostbackDelivery(models.Model):
                 "last_error": False,
             }
         )
+        inactive = self.trigger_id.filtered(lambda t: t.state != "active" or not t.active)
+        self._hold_for_triggers(inactive, hold=True)
         self._wake_runner()
         return True
 
@@ -116,7 +119,7 @@ class PostbackDelivery(models.Model):
         return self.filtered(lambda d: d.state == "failed").action_resend()
 
     def action_cancel(self):
-        pending = self.filtered(lambda d: d.state == "pending")
+        pending = self.filtered(lambda d: d.state in ("pending", "held"))
         if not pending:
             raise UserError(_("Only pending deliveries can be cancelled."))
         pending.write({"state": "cancelled", "last_error": _("Cancelled by %s.", self.env.user.name)})
@@ -125,6 +128,22 @@ class PostbackDelivery(models.Model):
     # ------------------------------------------------------------------
     # Business methods
     # ------------------------------------------------------------------
+    @api.model
+    def _hold_for_triggers(self, triggers, hold):
+        """Park the pending deliveries of inactive triggers out of the runner's way
+        (``hold``), or put them back in the queue when the trigger is active again."""
+        if not triggers:
+            return
+        self.env.flush_all()
+        old, new = ("pending", "held") if hold else ("held", "pending")
+        self.env.cr.execute(
+            SQL("UPDATE postback_delivery SET state = %s WHERE trigger_id IN %s AND state = %s",
+                new, tuple(triggers.ids), old)
+        )
+        self.invalidate_model(["state"])
+        if not hold and self.env.cr.rowcount:
+            self._wake_runner()
+
     def _wake_runner(self):
         """Wake the delivery crons right after this transaction commits (once per transaction)."""
         data = self.env.cr.precommit.data

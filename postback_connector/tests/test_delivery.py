@@ -7,6 +7,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from odoo import fields
 from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import tagged
+from odoo.tools import SQL
 
 from .common import PostbackCase
 from .receivers import GarbageReceiver, HttpReceiver, SmtpReceiver
@@ -316,3 +317,32 @@ class TestRunners(DeliveryCase):
                          "enqueueing wakes every runner")
         self.env["res.config.settings"].create({"postback_runner_count": 1}).execute()
         self.assertEqual(deliveries._get_runner_crons(), self.env.ref("postback_connector.ir_cron_send_deliveries"))
+
+
+@tagged("post_install", "-at_install")
+class TestHold(DeliveryCase):
+    def test_deliveries_of_an_inactive_trigger_wait_on_hold_and_resume(self):
+        with HttpReceiver() as receiver:
+            trigger = self.make_trigger(url=receiver.url)
+            delivery = self.emit()
+            trigger.action_deactivate()
+            self.assertEqual(delivery.state, "held")
+            self.run_queue()
+            self.assertFalse(receiver.received, "nothing is sent for an inactive trigger")
+            trigger._activate()
+            self.assertEqual(delivery.state, "pending")
+            self.run_queue()
+        self.assertEqual(delivery.state, "delivered")
+        self.assertEqual(len(receiver.received), 1)
+
+    def test_claiming_walks_the_due_index(self):
+        self.make_trigger()
+        self.emit()
+        self.env.flush_all()
+        deliveries = self.env["postback.delivery"]
+        query = deliveries._due_query(True, SQL("d.id"), limit=200, lock=True)
+        self.env.cr.execute(SQL("SET LOCAL enable_seqscan = off"))
+        self.env.cr.execute(SQL("EXPLAIN %s", query))
+        plan = "\n".join(row[0] for row in self.env.cr.fetchall())
+        self.assertIn("postback_delivery_due_idx", plan)
+        self.assertNotIn("Sort", plan, "rows come in index order: no sort of the whole backlog")
