@@ -13,7 +13,10 @@
   slow endpoint can hold at most ``per_host`` workers.
 * Circuit breaker: once a request to a host times out or cannot connect,
   the host's remaining requests in this batch are skipped (``skipped``),
-  so a dead endpoint costs at most one timeout per lane per batch.
+  and the host stays "cooling down" for the next batches too (30 s, doubling
+  while it keeps failing, at most 15 min): its requests are skipped without
+  touching the network and carry the remaining cool-down in ``retry_after``.
+  So a dead endpoint costs one timeout per cool-down period, not per batch.
 * Redirects are not followed (a postback must reach the configured URL),
   response bodies are read up to ``max_body`` bytes, and timeouts are
   explicit: (connect, read).
@@ -41,6 +44,10 @@ MAX_IDLE_HOSTS = 256
 DRAIN_BYTES = 64 * 1024
 TRUNCATED_MARKER = "\n[... response truncated after {max_body} bytes]"
 SKIPPED_ERROR = "Not attempted: the server did not respond to an earlier postback in this batch"
+COOLING_ERROR = "Not attempted: the server did not respond recently; trying again in {seconds} s"
+#: First and longest pause of a host that timed out or refused connections.
+COOLDOWN_SECONDS = 30.0
+MAX_COOLDOWN_SECONDS = 900.0
 
 _CHARSET_RE = re.compile(r"charset=[\"']?([\w.:-]+)", re.IGNORECASE)
 
@@ -128,12 +135,15 @@ def _decode(raw, content_type):
 class HttpSender:
     """Sends batches of OutgoingRequest concurrently; see the module docstring."""
 
-    def __init__(self, max_workers=16, per_host=4, max_body=4096, user_agent=USER_AGENT, check=None):
+    def __init__(self, max_workers=16, per_host=4, max_body=4096, user_agent=USER_AGENT, check=None, *,
+                 cooldown=COOLDOWN_SECONDS):
         self.max_workers = max(1, int(max_workers))
         self.per_host = max(1, int(per_host))
         self.max_body = max(0, int(max_body))
         self.user_agent = user_agent
         self.check = check
+        self.cooldown = max(0.0, float(cooldown))
+        self._cooling = {}  # origin -> (monotonic end of the pause, length of the pause)
         self._lock = threading.Lock()
         self._idle = OrderedDict()  # origin -> idle sessions, least recently used first
         self._pool = None
@@ -210,11 +220,19 @@ class HttpSender:
         """Send every request; one Outcome per request, in the same order."""
         requests_ = list(requests_)
         outcomes = [None] * len(requests_)
+        now = time.monotonic()
         # Deal each host's requests round-robin into its lanes.
         lanes_by_host = OrderedDict()
         counts = {}
         for index, request in enumerate(requests_):
             origin = _origin(request.url)
+            cooling_until = self._cooling.get(origin, (0.0, 0.0))[0]
+            if cooling_until > now:
+                wait = max(1, round(cooling_until - now))
+                outcomes[index] = Outcome(
+                    request.key, None, error=COOLING_ERROR.format(seconds=wait), retry_after=str(wait), skipped=True
+                )
+                continue
             lanes = lanes_by_host.setdefault(origin, [[] for _ in range(self.per_host)])
             position = counts.get(origin, 0)
             counts[origin] = position + 1
@@ -239,7 +257,20 @@ class HttpSender:
             ]
             for future in futures:
                 future.result()
+        self._update_cooling(breakers, outcomes)
         return outcomes
+
+    def _update_cooling(self, breakers, outcomes):
+        """Start (or lengthen) the pause of hosts that failed; end it for hosts that answered."""
+        now = time.monotonic()
+        for origin, breaker in breakers.items():
+            if breaker.is_set():
+                previous = self._cooling.get(origin, (0.0, 0.0))[1]
+                length = min(MAX_COOLDOWN_SECONDS, previous * 2 if previous else self.cooldown)
+                if length > 0:
+                    self._cooling[origin] = (now + length, length)
+            else:
+                self._cooling.pop(origin, None)
 
     def _executor(self):
         with self._lock:

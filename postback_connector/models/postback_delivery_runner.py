@@ -257,10 +257,12 @@ class PostbackDelivery(models.Model):
             next_at = None
             delivered_at = None
             if outcome is not None and outcome.skipped:
-                # Not attempted: its endpoint already failed in this batch. Try again shortly.
+                # Not attempted: its endpoint failed just before (this batch, or it is
+                # cooling down). Not an attempt: try again when the endpoint may be back.
                 state, attempt_outcome = "pending", "skipped"
                 attempt_count, retry_count = delivery.attempt_count, delivery.retry_count
-                next_at = now + timedelta(seconds=SKIPPED_DELAY)
+                pause = retry.parse_retry_after(outcome.retry_after, time.time()) or 0
+                next_at = now + timedelta(seconds=max(SKIPPED_DELAY, pause))
             elif outcome is None:
                 state, attempt_outcome = "failed", "failed"
             else:

@@ -116,12 +116,34 @@ def test_slow_endpoint_times_out_and_trips_the_breaker_for_its_host_only(receive
     assert elapsed < 1.5
 
 
-def test_breaker_lasts_only_for_one_batch(receiver, closed_port):
+def test_dead_host_cools_down_across_batches_without_network(receiver, closed_port):
     dead = f"http://127.0.0.1:{closed_port}/"
     with HttpSender(per_host=1) as sender:
         first = sender.send_all([request(1, dead), request(2, dead)])
-        second = sender.send_all([request(3, dead)])
+        second = sender.send_all([request(3, dead), request(4, receiver.url + "/")])
     assert [o.skipped for o in first] == [False, True]
+    assert second[0].skipped and second[0].retry_after == "30"
+    assert "trying again in 30 s" in second[0].error
+    assert second[1].status == 200, "other hosts are not affected"
+
+
+def test_cool_down_doubles_while_the_host_keeps_failing(closed_port):
+    dead = f"http://127.0.0.1:{closed_port}/"
+    with HttpSender(per_host=1, cooldown=0.05) as sender:
+        sender.send_all([request(1, dead)])
+        time.sleep(0.06)
+        probe = sender.send_all([request(2, dead)])
+        paused = sender.send_all([request(3, dead)])
+    assert probe[0].error == "Connection refused" and not probe[0].skipped
+    assert paused[0].skipped
+    assert sender._cooling[("http", "127.0.0.1", closed_port)][1] == 0.1
+
+
+def test_without_cool_down_the_breaker_lasts_one_batch(closed_port):
+    dead = f"http://127.0.0.1:{closed_port}/"
+    with HttpSender(per_host=1, cooldown=0) as sender:
+        sender.send_all([request(1, dead), request(2, dead)])
+        second = sender.send_all([request(3, dead)])
     assert second[0].error == "Connection refused" and not second[0].skipped
 
 
