@@ -180,6 +180,7 @@ class PostbackDelivery(models.Model):
         email_deliveries = []
         specs = {}
         documents = {}
+        request_factories = {}
         for delivery in self:
             trigger = delivery.trigger_id
             try:
@@ -207,7 +208,9 @@ class PostbackDelivery(models.Model):
             if trigger.channel == "email":
                 email_deliveries.append((delivery, body))
             else:
-                http_requests.append(trigger._prepare_http_request(delivery.id, body, delivery.webhook_id))
+                if trigger.id not in request_factories:
+                    request_factories[trigger.id] = trigger._http_request_factory()
+                http_requests.append(request_factories[trigger.id](delivery.id, body, delivery.webhook_id))
 
         for outcome in sender.send_all(http_requests):
             results[outcome.key] = {"outcome": outcome}

@@ -371,21 +371,31 @@ class PostbackTrigger(models.Model):
             "postback_connector.allow_private_targets"
         ) in ("1", "True", "true")
 
-    def _prepare_http_request(self, key, body, webhook_id, timestamp=None):
-        """The outgoing HTTP request of one delivery (plain data, safe to hand to threads)."""
+    def _http_request_factory(self):
+        """A function ``(key, body, webhook_id) -> OutgoingRequest`` for this trigger.
+
+        The trigger's settings (headers, secrets, URL) are read once, so the runner
+        pays only the signature per delivery. The requests are plain data, safe to
+        hand to the sender's threads.
+        """
         self.ensure_one()
-        timestamp = int(timestamp or time.time())
-        headers = {"Content-Type": "application/json"}
-        headers.update({h.name.strip(): h.value or "" for h in self.header_ids})
-        headers.update(signing.build_headers(webhook_id, timestamp, body, self._get_signing_secrets()))
-        return engine_http.OutgoingRequest(
-            key=key,
-            method=self.http_method,
-            url=self.url,
-            headers=headers,
-            body=body,
-            timeout=self.timeout or DEFAULT_TIMEOUT,
-        )
+        method, url, timeout = self.http_method, self.url, self.timeout or DEFAULT_TIMEOUT
+        base_headers = {"Content-Type": "application/json"}
+        base_headers.update({h.name.strip(): h.value or "" for h in self.sudo().header_ids})
+        secrets = self._get_signing_secrets()
+
+        def make(key, body, webhook_id):
+            headers = dict(base_headers)
+            headers.update(signing.build_headers(webhook_id, int(time.time()), body, secrets))
+            return engine_http.OutgoingRequest(
+                key=key, method=method, url=url, headers=headers, body=body, timeout=timeout
+            )
+
+        return make
+
+    def _prepare_http_request(self, key, body, webhook_id):
+        """The outgoing HTTP request of one delivery."""
+        return self._http_request_factory()(key, body, webhook_id)
 
     def _url_checker(self):
         allow_private = self._allow_private_targets()
