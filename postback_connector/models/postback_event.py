@@ -15,7 +15,9 @@ class PostbackEvent(models.Model):
 
     uid = fields.Char(string="Event ID", required=True, readonly=True, index=True, copy=False)
     event_type_id = fields.Many2one("postback.event.type", required=True, readonly=True, index=True)
-    code = fields.Char(related="event_type_id.code", store=True, string="Event code")
+    # Written at creation (not a stored related field): saves a read and an UPDATE
+    # per event inside the business transaction.
+    code = fields.Char(string="Event code", readonly=True, index=True)
     order_id = fields.Many2one("sale.order", string="Order", readonly=True, index=True, ondelete="cascade")
     partner_id = fields.Many2one("res.partner", string="Customer", readonly=True, index=True)
     picking_id = fields.Many2one("stock.picking", string="Transfer", readonly=True, ondelete="set null")
@@ -147,6 +149,7 @@ class PostbackEventRecorder(models.Model):
             to_create.append({
                 "uid": uid,
                 "event_type_id": event_type.id,
+                "code": entry["code"],
                 "order_id": order.id,
                 "partner_id": order.partner_id.commercial_partner_id.id,
                 "picking_id": entry["picking"].id if entry.get("picking") else False,
@@ -161,8 +164,16 @@ class PostbackEventRecorder(models.Model):
             return self.browse()
         events = self.sudo().create(to_create)
         delivery_vals = [
-            {"event_id": event.id, "trigger_id": trigger.id, "order_id": event.order_id.id, "next_attempt_at": now}
-            for event, event_triggers in zip(events, deliveries_per_event, strict=True)
+            {
+                "event_id": event.id,
+                "event_type_id": vals["event_type_id"],
+                "trigger_id": trigger.id,
+                "partner_id": trigger.partner_id.id,
+                "company_id": trigger.company_id.id,
+                "order_id": vals["order_id"],
+                "next_attempt_at": now,
+            }
+            for event, vals, event_triggers in zip(events, to_create, deliveries_per_event, strict=True)
             for trigger in event_triggers
         ]
         deliveries = env["postback.delivery"].sudo().create(delivery_vals)
