@@ -10,9 +10,8 @@ confirm, deactivate):
   any trigger (same order shape), interleaved, each confirmation in its own
   transaction that is rolled back;
 * ``claim_timing``: median time of ``_claim_due_batch(200)`` (each claim
-  rolled back) and the EXPLAIN ANALYZE of the claim query; with
-  ``force_ordered_scan`` the transaction first runs ``FORCE_SQL`` (the
-  proposed fix: no JIT, no sort).
+  rolled back) and the EXPLAIN ANALYZE of the claim query under the claim's
+  own planner settings (``CLAIM_SETTINGS``).
 """
 
 import os
@@ -122,16 +121,14 @@ def action_enqueue_overhead(odoo, registry, spec):
 
 def action_claim_timing(odoo, registry, spec):
     runs, limit = spec.get("runs", 20), spec.get("limit", 200)
+    from odoo.addons.postback_connector.models.postback_delivery_runner import CLAIM_SETTINGS  # noqa: PLC0415
     from odoo.tools import SQL  # noqa: PLC0415
 
-    force = spec.get("force_ordered_scan")
     timings, sizes = [], []
     for _ in range(runs + 2):
         with odoo_boot.environment(odoo, registry) as env:
             delivery = env["postback.delivery"]
             env.cr.execute("SELECT 1")  # the transaction (and its snapshot) starts before the measure
-            if force:
-                env.cr.execute(FORCE_SQL)
             started = time.perf_counter()
             batch = delivery._claim_due_batch(limit)
             timings.append(time.perf_counter() - started)
@@ -140,8 +137,7 @@ def action_claim_timing(odoo, registry, spec):
     timings = timings[2:]  # the first claims warm the caches
     with odoo_boot.environment(odoo, registry) as env:
         query = env["postback.delivery"]._due_query(True, SQL("d.id"), limit=limit, lock=True)
-        if force:
-            env.cr.execute(FORCE_SQL)
+        env.cr.execute(CLAIM_SETTINGS)  # the plan the claim really gets
         env.cr.execute(SQL("EXPLAIN (ANALYZE, BUFFERS) %s", query))
         plan = "\n".join(row[0] for row in env.cr.fetchall())
         env.cr.rollback()
@@ -160,11 +156,6 @@ def action_claim_timing(odoo, registry, spec):
         "uses_due_index": "postback_delivery_due_idx" in plan,
     }
 
-
-# The proposed fix for the claim (see bench/RESULTS.md): no JIT compilation (the
-# plan's huge cost estimate with a backlog makes PostgreSQL compile it, ~150 ms per
-# claim) and no sort (so the planner must walk postback_delivery_due_idx in order).
-FORCE_SQL = "SET LOCAL jit = off; SET LOCAL enable_sort = off"
 
 ACTIONS = dict(
     odoo_actions.ACTIONS,

@@ -33,6 +33,8 @@ SKIPPED_DELAY = 5  # seconds: a delivery postponed because its endpoint just fai
 RESPONSE_BODY_LIMIT = 4096
 RESPONSE_HEADERS_LIMIT = 4096
 PARAM_PREFIX = "postback_connector."
+# Planner settings of the claim statement (see _claim_due_batch).
+CLAIM_SETTINGS = "SET LOCAL jit = off; SET LOCAL enable_sort = off"
 
 
 class PostbackDelivery(models.Model):
@@ -142,7 +144,7 @@ class PostbackDelivery(models.Model):
                     # A short OLTP query: JIT compilation alone would cost 150 ms once a
                     # backlog makes the estimate large, and a sort would read every
                     # pending row instead of walking the due index up to ``limit``.
-                    self.env.cr.execute(SQL("SET LOCAL jit = off; SET LOCAL enable_sort = off"))
+                    self.env.cr.execute(SQL(CLAIM_SETTINGS))
                     self.env.cr.execute(query, log_exceptions=False)
                     ids = [row[0] for row in self.env.cr.fetchall()]
                     self.env.cr.execute(SQL("SET LOCAL jit = DEFAULT; SET LOCAL enable_sort = DEFAULT"))
