@@ -346,3 +346,27 @@ class TestHold(DeliveryCase):
         plan = "\n".join(row[0] for row in self.env.cr.fetchall())
         self.assertIn("postback_delivery_due_idx", plan)
         self.assertNotIn("Sort", plan, "rows come in index order: no sort of the whole backlog")
+
+
+@tagged("post_install", "-at_install")
+class TestDeadEndpoint(DeliveryCase):
+    def test_deliveries_behind_a_timed_out_request_are_postponed_not_failed(self):
+        self.env["ir.config_parameter"].sudo().set_param("postback_connector.per_host", "1")
+        self.set_schedule("0, 1h")
+        with HttpReceiver(delay=2.5) as slow, HttpReceiver() as healthy:
+            dead = self.make_trigger(url=slow.url, timeout=1, name="Dead", events=("order.received",))
+            alive = self.make_trigger(url=healthy.url, name="Alive", events=("order.received",))
+            deliveries = self.emit() | self.emit()
+            self.run_queue()
+        dead_ones = deliveries.filtered(lambda d: d.trigger_id == dead)
+        self.assertEqual(len(dead_ones), 2)
+        self.assertEqual(set(dead_ones.mapped("state")), {"pending"})
+        attempted, skipped = dead_ones.sorted(lambda d: d.attempt_count, reverse=True)
+        self.assertEqual(attempted.attempt_count, 1)
+        self.assertIn("Timed out", attempted.last_error)
+        self.assertEqual(skipped.attempt_count, 0, "a skipped delivery is not an attempt")
+        self.assertEqual(skipped.attempt_ids.outcome, "skipped")
+        self.assertGreater(skipped.next_attempt_at, fields.Datetime.now())
+        self.assertEqual(set((deliveries - dead_ones).mapped("state")), {"delivered"})
+        self.assertEqual(len(healthy.received), 2)
+        self.assertTrue(alive)
