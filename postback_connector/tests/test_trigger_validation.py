@@ -56,3 +56,15 @@ class TestTriggerValidation(PostbackCase):
         other = self.env["res.partner"].create({"name": "Verdi Spa", "is_company": True})
         with self.assertRaisesRegex(ValidationError, "another customer"):
             self._create(partner_id=other.id, template_id=self.template.id)
+
+    def test_errors_are_translated_for_italian_users(self):
+        self.env["res.lang"]._activate_lang("it_IT")
+        self.env["ir.module.module"]._load_module_terms(["postback_connector"], ["it_IT"], overwrite=True)
+        italian = self.env(context=dict(self.env.context, lang="it_IT"))
+        with self.assertRaisesRegex(ValidationError, "L'URL deve iniziare con http:// o https://"):
+            italian["postback.trigger"].create({"name": "Check", "partner_id": self.customer.id, "url": "ftp://x.example"})
+        with self.assertRaisesRegex(ValidationError, "secondi"):
+            italian["postback.trigger"].create(
+                {"name": "Check", "partner_id": self.customer.id, "url": "https://x.example", "timeout": -1}
+            )
+        self.assertEqual(self.event_types["order.shipped"].with_context(lang="it_IT").name, "Ordine spedito")
