@@ -22,7 +22,11 @@ from ..engine import render, retry
 _logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 200
-DEFAULT_TIME_BUDGET = 120  # seconds a cron run keeps taking batches before yielding
+# Seconds one call keeps taking batches before reporting progress. Odoo calls a cron
+# that reports remaining work up to 10 times in one job, and multi-process servers
+# kill a cron job running past --limit-time-real-cron (120 s by default): 10 s per
+# call keeps a whole job well inside it, and the job is rescheduled at once.
+DEFAULT_TIME_BUDGET = 10
 DEFAULT_MAX_WORKERS = 16
 DEFAULT_PER_HOST = 8
 DEFAULT_MAX_PAYLOAD_KB = 512
