@@ -9,13 +9,13 @@ from odoo.tests.common import BlockedRequest, TransactionCase, _super_send
 
 from .receivers import HttpReceiver, SmtpReceiver  # noqa: F401 - re-exported for the tests
 
-MAPPING = [
+MAPPING = (
     ("order_number", "order.reference", None, "string"),
     ("status", "event.type", None, "string"),
     ("total", "order.amount_total", None, "number"),
     ("items[].sku", "order.lines[].sku", "", "string"),
     ("items[].quantity", "order.lines[].qty_ordered", None, "number"),
-]
+)
 
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
