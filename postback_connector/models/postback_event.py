@@ -74,12 +74,9 @@ class PostbackEvent(models.Model):
         action["domain"] = [("event_id", "=", self.id)]
         return action
 
-
-class PostbackEventRecorder(models.Model):
-    """Recording of order events and fan-out to deliveries (the transactional outbox)."""
-
-    _inherit = "postback.event"
-
+    # ------------------------------------------------------------------
+    # Recording of order events and fan-out to deliveries (the transactional outbox)
+    # ------------------------------------------------------------------
     @api.model
     def _record(self, entries, origin="auto"):
         """Record order events and queue one delivery per matching active trigger.

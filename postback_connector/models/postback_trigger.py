@@ -423,15 +423,11 @@ class PostbackTrigger(models.Model):
             "subject": self._render_email_subject(data),
             "email_to": self.email_to,
             "email_from": self.company_id.email_formatted or self.env.user.email_formatted,
-            "body_html": "<pre>%s</pre>" % self._html_escape(pretty),
+            "body_html": "<pre>%s</pre>" % escape(pretty),
             "auto_delete": False,
             "headers": json.dumps({"X-Postback-Id": webhook_id}),
             "attachment_ids": [(0, 0, {"name": filename, "raw": body, "mimetype": "application/json"})],
         }
-
-    @staticmethod
-    def _html_escape(text):
-        return str(escape(text))
 
     def _send_test(self, data):
         """Render ``data`` and send it through the trigger's channel; store the result."""

@@ -192,10 +192,7 @@ class SaleOrder(models.Model):
             "failure": None,
         }
         for key, value in (extra or {}).items():
-            if isinstance(value, dict) and isinstance(document.get(key), dict):
-                document[key] = dict(document[key], **value)
-            elif isinstance(value, dict) and document.get(key) is None:
-                document[key] = value
-            else:
-                document[key] = value
+            # A partial object (e.g. shipment.tracking_reference) completes the built one.
+            built = document.get(key)
+            document[key] = dict(built, **value) if isinstance(value, dict) and isinstance(built, dict) else value
         return document

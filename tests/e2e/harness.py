@@ -124,12 +124,7 @@ class OdooSetup:
             shutil.copytree(base_store, store, dirs_exist_ok=True)
         log(f"[harness] copied {self.base_db} -> {dbname}; installing {ADDON}")
         cmd = [
-            self.python,
-            str(self.odoo_src / "odoo-bin"),
-            "-c",
-            str(self.conf),
-            "-d",
-            dbname,
+            *self.odoo_cmd(dbname),
             "-i",
             ADDON,
             "--stop-after-init",
@@ -141,6 +136,10 @@ class OdooSetup:
             raise RuntimeError(f"installing {ADDON} in {dbname} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
         self.set_param(dbname, "postback_connector.allow_private_targets", "1")
         log(f"[harness] database {dbname} ready in {time.monotonic() - started:.1f}s")
+
+    def odoo_cmd(self, dbname):
+        """odoo-bin with this harness's interpreter, config file and database."""
+        return [self.python, str(self.odoo_src / "odoo-bin"), "-c", str(self.conf), "-d", dbname]
 
     def set_param(self, dbname, key, value):
         self.query(
@@ -201,12 +200,7 @@ class OdooSetup:
     def start_server(self, dbname, port, logfile, extra=()):
         """A real Odoo server (threaded, one cron thread) on 127.0.0.1:port."""
         cmd = [
-            self.python,
-            str(self.odoo_src / "odoo-bin"),
-            "-c",
-            str(self.conf),
-            "-d",
-            dbname,
+            *self.odoo_cmd(dbname),
             "--http-interface",
             "127.0.0.1",
             "--http-port",
