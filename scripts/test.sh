@@ -15,14 +15,15 @@
 #   bash scripts/test.sh [--free-only|--odoo-only] [-- extra pytest args]
 #
 # Extra pytest args go to both pytest runs (e.g. -- -k webhook -x).
-# Env: POSTBACK_TEST_KEEP_DB=1 reuses an existing postback_test (upgrade only).
+# Env: POSTBACK_TEST_KEEP_DB=1 reuses an existing postback_test (upgrade only);
+#      POSTBACK_TEST_DB names the test database (default postback_test).
 set -euo pipefail
 
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 BASE_DB=postback_test_base
-TEST_DB=postback_test
+TEST_DB="${POSTBACK_TEST_DB:-postback_test}"
 BASE_MODULES=sale_management,sale_stock,stock_delivery
 # bump to force a rebuild of the base database
 BASE_RECIPE=1
