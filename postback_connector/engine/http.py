@@ -1,60 +1,88 @@
-"""Sending a batch of postbacks: the network part of the cron.
+"""The HTTP channel: sending postbacks without letting any receiver hold anyone up.
 
-``HttpSender.send_all`` takes the requests of one cron run and returns one
-``Outcome`` per request, in order, never raising for a single failure.
+``HttpSender`` runs requests in a thread pool and hands back one ``Outcome``
+per request, never raising for a single failure. What a receiver can do to
+it is bounded:
 
-* Connections are reused: ``requests.Session`` objects are kept per
-  scheme+host+port between batches; each lane borrows one for its run, so
-  a session is used by one thread at a time and at most ``per_host``
-  connections per host stay open.
-* Concurrency is bounded twice: ``max_workers`` threads overall and at
-  most ``per_host`` requests in flight per host. A host's requests are
-  dealt into up to ``per_host`` lanes processed one after the other, so a
-  slow endpoint can hold at most ``per_host`` workers.
-* Circuit breaker: once a request to a host times out or cannot connect,
-  the host's remaining requests in this batch are skipped (``skipped``),
-  and the host stays "cooling down" for the next batches too (30 s, doubling
-  while it keeps failing, at most 15 min): its requests are skipped without
-  touching the network and carry the remaining cool-down in ``retry_after``.
-  So a dead endpoint costs one timeout per cool-down period, not per batch.
-* Redirects are not followed (a postback must reach the configured URL),
-  response bodies are read up to ``max_body`` bytes, and timeouts are
-  explicit: (connect, read).
+* **Time.** Every request has an absolute deadline (connect + send + status
+  line + headers + body) equal to its timeout. The sockets check it before
+  every read and write, so an endpoint that drips its answer byte by byte,
+  sends a never-ending body or lies about its length is cut off at the
+  deadline, not reset on every byte (the read timeout of ``requests``).
+* **Concurrency.** At most ``max_workers`` requests run at once, at most
+  ``per_host`` per endpoint (scheme + host + port), fewer while an endpoint
+  is on probation (``set_host_limit``). Requests wait in a queue per
+  endpoint, so a slow endpoint holds its own lanes only.
+* **Circuit breaker.** A timeout or a failed connection blocks the endpoint
+  at once: its queued requests come back ``skipped`` (not attempted) without
+  touching the network, and so do new ones until ``block`` ends. The runner
+  persists that state so every runner and cron call shares it.
+* **Bytes.** Whatever comes back (NUL and control bytes, invalid UTF-8,
+  UTF-16, binary, gzip, unknown or non-text charsets, odd header names and
+  values) becomes bounded, printable text (``clean_text``), safe to store.
+* **Start times.** A request carries ``latest_start`` (monotonic): not
+  started by then, it comes back ``skipped`` with ``released=True``, so a
+  runner never sends past its own time budget.
+
+The wire protocol is the standard library's ``http.client`` (what urllib3
+and ``requests`` use underneath): one keep-alive connection per lane, kept
+between batches; no redirects followed; ``Accept-Encoding: identity``.
+Proxies from the environment (``HTTP(S)_PROXY``, ``NO_PROXY``) are honoured.
 """
 
-import itertools
+import codecs
+import http.client
+import queue
 import re
+import socket
+import ssl
 import threading
 import time
-from collections import OrderedDict
+import urllib.request
+from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-
-VERSION = "18.0.1.0.0"
+VERSION = "18.0.1.1.0"
 USER_AGENT = f"postback_connector/{VERSION}"
-#: Hosts whose idle keep-alive connections are kept (least recently used
-#: hosts are closed first).
+#: Endpoints whose idle keep-alive connections are kept (least recently used
+#: endpoints are closed first).
 MAX_IDLE_HOSTS = 256
+#: Idle connections kept per endpoint.
+MAX_IDLE_PER_HOST = 8
 #: Extra response bytes read past max_body so the connection can be reused.
 DRAIN_BYTES = 64 * 1024
+#: Longest stored header block and header name/value, in characters.
+MAX_HEADERS_TEXT = 4096
+MAX_HEADER_NAME = 100
+MAX_HEADER_VALUE = 1000
 TRUNCATED_MARKER = "\n[... response truncated after {max_body} bytes]"
-SKIPPED_ERROR = "Not attempted: the server did not respond to an earlier postback in this batch"
+SKIPPED_ERROR = "Not attempted: the server did not respond to an earlier postback"
 COOLING_ERROR = "Not attempted: the server did not respond recently; trying again in {seconds} s"
-#: First and longest pause of a host that timed out or refused connections.
+RELEASED_ERROR = "Not attempted: the runner's time was up; queued again"
+#: First pause of an endpoint that timed out or refused connections (the
+#: runner lengthens it while the endpoint keeps failing).
 COOLDOWN_SECONDS = 30.0
 MAX_COOLDOWN_SECONDS = 900.0
 
-_CHARSET_RE = re.compile(r"charset=[\"']?([\w.:-]+)", re.IGNORECASE)
+#: Error kinds (``Outcome.error_kind``). ``timeout`` and ``connect`` mean the
+#: endpoint is down or too slow: they trip the breaker.
+TIMEOUT, CONNECT, PROTOCOL, INVALID, REFUSED, UNEXPECTED = (
+    "timeout", "connect", "protocol", "invalid", "refused", "unexpected")
+TRIPPING_KINDS = frozenset({TIMEOUT, CONNECT})
+
+_CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([^\s\"';,]+)", re.IGNORECASE)
+# C0 controls except TAB, LF, CR; DEL; C1 controls.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_HEADER_NAME_RE = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
 
 
-def user_agent(version=VERSION):
-    """User-Agent header value for a module version."""
-    return f"postback_connector/{version}"
+class DeadlineExceeded(TimeoutError):
+    """The request's absolute deadline passed."""
+
+
+# ----------------------------------------------------------------- data ----
 
 
 @dataclass
@@ -68,11 +96,23 @@ class OutgoingRequest:
     body: bytes
     timeout: float = 10.0
     connect_timeout: float = 5.0
+    #: time.monotonic() after which the request must not start (None: any time).
+    latest_start: float | None = None
+
+
+@dataclass
+class CallJob:
+    """Work other than HTTP run in the sender's threads (an email): ``fn()`` returns an Outcome."""
+
+    key: object
+    origin: tuple
+    fn: object
+    latest_start: float | None = None
 
 
 @dataclass
 class Outcome:
-    """What happened to one OutgoingRequest."""
+    """What happened to one job."""
 
     key: object
     status: int | None
@@ -81,11 +121,207 @@ class Outcome:
     duration_ms: float = 0.0
     error: str | None = None
     retry_after: str | None = None
+    #: Not attempted (endpoint blocked, or ``released``: not started in time).
     skipped: bool = False
+    error_kind: str | None = None
+    released: bool = False
+    #: time.time() when the outcome was known (retries are computed from it).
+    finished_at: float = field(default_factory=time.time)
+    #: for a skipped outcome: seconds until the endpoint may be tried again.
+    blocked_for: float = 0.0
 
 
-class _BreakerTripped(Exception):
-    """Internal: a host failed at the network level."""
+# ---------------------------------------------------------------- bytes ----
+
+
+def _escape_control(match):
+    return "\\x%02x" % ord(match.group())
+
+
+def clean_text(text, limit=None):
+    """Printable, storable text: control characters escaped (\\x00), lone
+    surrogates escaped, at most ``limit`` characters (a marker says so)."""
+    if text is None:
+        return ""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "backslashreplace")
+    text = _CONTROL_RE.sub(_escape_control, text)
+    # Lone surrogates cannot be stored (PostgreSQL UTF8) nor encoded.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + " [...]"
+    return text
+
+
+def text_encoding(content_type):
+    """The codec named by a Content-Type's charset, if it is a real text encoding; else utf-8."""
+    match = _CHARSET_RE.search(content_type or "")
+    if not match:
+        return "utf-8"
+    try:
+        info = codecs.lookup(match.group(1))
+    except (LookupError, ValueError):
+        return "utf-8"
+    # idna, base64, rot13, zlib... are codecs but not charsets.
+    if not getattr(info, "_is_text_encoding", True) or info.name in ("idna", "punycode", "undefined"):
+        return "utf-8"
+    return info.name
+
+
+def decode_body(raw, content_type):
+    """Response bytes as text in their declared charset, undecodable bytes escaped."""
+    try:
+        text = raw.decode(text_encoding(content_type), "backslashreplace")
+    except Exception:  # noqa: BLE001 - a codec may fail in unexpected ways
+        text = raw.decode("utf-8", "backslashreplace")
+    return clean_text(text)
+
+
+def _header_text(value):
+    """http.client reads headers as latin-1: show UTF-8 bytes as the text they are."""
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def clean_headers(items):
+    """Response headers as a bounded dict of printable names and values."""
+    headers, total = {}, 0
+    for raw_name, raw_value in items:
+        name = _HEADER_NAME_RE.sub("?", _header_text(str(raw_name)))[:MAX_HEADER_NAME] or "?"
+        value = clean_text(_header_text(str(raw_value)), MAX_HEADER_VALUE)
+        total += len(name) + len(value) + 3
+        if total > MAX_HEADERS_TEXT:
+            break
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+# --------------------------------------------------------------- sockets ---
+
+
+class _DeadlineMixin:
+    """Every read and write waits at most until the socket's ``pb_deadline``."""
+
+    pb_deadline = None
+
+    def _pb_arm(self):
+        deadline = self.pb_deadline
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeadlineExceeded("deadline")
+            self.settimeout(remaining)
+
+    def recv(self, *args):
+        self._pb_arm()
+        return super().recv(*args)
+
+    def recv_into(self, *args):
+        self._pb_arm()
+        return super().recv_into(*args)
+
+    def send(self, *args):
+        self._pb_arm()
+        return super().send(*args)
+
+    def sendall(self, *args):
+        self._pb_arm()
+        return super().sendall(*args)
+
+
+class _DeadlineSocket(_DeadlineMixin, socket.socket):
+    pass
+
+
+class _DeadlineSSLSocket(_DeadlineMixin, ssl.SSLSocket):
+    pass
+
+
+def _ssl_context():
+    context = ssl.create_default_context()
+    try:
+        import certifi  # noqa: PLC0415 - the CA bundle requests uses, when installed
+
+        context.load_verify_locations(certifi.where())
+    except (ImportError, OSError):
+        pass
+    context.sslsocket_class = _DeadlineSSLSocket
+    return context
+
+
+_SSL_CONTEXT = None
+_SSL_LOCK = threading.Lock()
+
+
+def _shared_ssl_context():
+    global _SSL_CONTEXT  # noqa: PLW0603 - built once, on first HTTPS use
+    with _SSL_LOCK:
+        if _SSL_CONTEXT is None:
+            _SSL_CONTEXT = _ssl_context()
+        return _SSL_CONTEXT
+
+
+def _open_socket(host, port, connect_timeout, deadline):
+    """A connected _DeadlineSocket to host:port (every resolved address tried in turn)."""
+    last = None
+    for family, type_, proto, _name, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeadlineExceeded("deadline")
+        sock = _DeadlineSocket(family, type_, proto)
+        try:
+            sock.settimeout(min(connect_timeout, remaining))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+    raise last or OSError("no address")
+
+
+class _Connection(http.client.HTTPConnection):
+    """http.client connection over a deadline socket (to the endpoint or its proxy)."""
+
+    def __init__(self, origin, proxy=None):
+        scheme, host, port = origin
+        self.pb_origin = origin
+        self.pb_tls = scheme == "https"
+        self.pb_proxy = proxy  # (host, port) or None
+        self.pb_deadline = None
+        self.pb_connect_timeout = 5.0
+        self.pb_used = 0
+        if proxy:
+            super().__init__(proxy[0], proxy[1])
+            if self.pb_tls:
+                self.set_tunnel(host, port)
+        else:
+            super().__init__(host, port)
+
+    def connect(self):
+        _scheme, host, port = self.pb_origin
+        target = self.pb_proxy or (host, port)
+        sock = _open_socket(target[0], target[1], self.pb_connect_timeout, self.pb_deadline)
+        sock.pb_deadline = self.pb_deadline
+        self.sock = sock
+        if self._tunnel_host:
+            self._tunnel()
+        if self.pb_tls:
+            sock._pb_arm()
+            self.sock = _shared_ssl_context().wrap_socket(sock, server_hostname=host)
+            self.sock.pb_deadline = self.pb_deadline
+
+    def pb_set_deadline(self, deadline, connect_timeout):
+        self.pb_deadline = deadline
+        self.pb_connect_timeout = connect_timeout
+        if self.sock is not None:
+            self.sock.pb_deadline = deadline
 
 
 def _origin(url):
@@ -98,44 +334,52 @@ def _origin(url):
     return scheme, (parts.hostname or "").lower(), port or (443 if scheme == "https" else 80)
 
 
+def origin_of(url):
+    """The endpoint key of a URL: (scheme, host, port)."""
+    return _origin(url)
+
+
+def origin_name(origin):
+    scheme, host, port = origin
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
+
+def _proxy_for(origin):
+    """(host, port) of the environment's proxy for this endpoint, or None."""
+    scheme, host, port = origin
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(scheme)
+    if not proxy or urllib.request.proxy_bypass(f"{host}:{port}") or urllib.request.proxy_bypass(host):
+        return None
+    parts = urlsplit(proxy if "://" in proxy else "http://" + proxy)
+    if not parts.hostname:
+        return None
+    return parts.hostname, parts.port or 80
+
+
 def _seconds(value):
     return f"{value:g} s"
 
 
-def _connection_error_text(exc):
-    """A short sentence for a requests ConnectionError."""
-    text = repr(exc)
-    cause = exc
-    while cause is not None:
-        if isinstance(cause, ConnectionRefusedError):
-            return "Connection refused"
-        if isinstance(cause, ConnectionResetError):
-            return "Connection reset by the server"
-        cause = cause.__cause__ or cause.__context__
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "Secure connection (TLS) failed: the server's certificate could not be verified"
-    if "NameResolutionError" in text or "getaddrinfo" in text or "Name or service not known" in text:
-        return "The server name could not be resolved"
-    if "Connection refused" in text:
-        return "Connection refused"
-    if "RemoteDisconnected" in text or "BadStatusLine" in text or "ProtocolError" in text:
-        return "Invalid response: the server closed the connection without a valid answer"
-    return "Could not connect to the server"
+# ---------------------------------------------------------------- sender ---
 
 
-def _decode(raw, content_type):
-    match = _CHARSET_RE.search(content_type or "")
-    encoding = match.group(1) if match else "utf-8"
-    try:
-        return raw.decode(encoding, errors="replace")
-    except LookupError:  # unknown charset name
-        return raw.decode("utf-8", errors="replace")
+class _Host:
+    __slots__ = ("blocked_until", "limit", "queue", "running")
+
+    def __init__(self):
+        self.queue = deque()
+        self.running = 0
+        self.limit = None
+        self.blocked_until = 0.0
 
 
 class HttpSender:
-    """Sends batches of OutgoingRequest concurrently; see the module docstring."""
+    """Runs OutgoingRequest and CallJob jobs concurrently; see the module docstring."""
 
-    def __init__(self, max_workers=16, per_host=4, max_body=4096, user_agent=USER_AGENT, check=None, *,
+    def __init__(self, max_workers=16, per_host=8, max_body=4096, user_agent=USER_AGENT, check=None, *,
                  cooldown=COOLDOWN_SECONDS):
         self.max_workers = max(1, int(max_workers))
         self.per_host = max(1, int(per_host))
@@ -143,10 +387,13 @@ class HttpSender:
         self.user_agent = user_agent
         self.check = check
         self.cooldown = max(0.0, float(cooldown))
-        self._cooling = {}  # origin -> (monotonic end of the pause, length of the pause)
+        self.results = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._idle = OrderedDict()  # origin -> idle sessions, least recently used first
+        self._hosts = {}
+        self._idle = OrderedDict()  # origin -> idle connections, least recently used first
+        self._proxies = {}
         self._pool = None
+        self._running = 0
 
     # -- life cycle ------------------------------------------------------
 
@@ -157,26 +404,158 @@ class HttpSender:
         self.close()
 
     def close(self):
-        """Stop the worker threads and close every kept-alive connection.
+        """Wait for running jobs, stop the threads, close kept-alive connections.
 
-        Not to be called while ``send_all`` runs; the sender can be used
-        again afterwards (it then opens new connections).
+        Queued jobs not started yet are dropped: call ``cancel_queued`` first
+        to get their outcomes.
         """
         with self._lock:
+            for host in self._hosts.values():
+                host.queue.clear()
             pool, self._pool = self._pool, None
-            idle, self._idle = self._idle, OrderedDict()
         if pool is not None:
             pool.shutdown(wait=True)
-        for sessions in idle.values():
-            for session in sessions:
-                session.close()
+        with self._lock:
+            idle, self._idle = self._idle, OrderedDict()
+        for connections in idle.values():
+            for connection in connections:
+                connection.close()
 
-    # -- sessions ----------------------------------------------------------
-    #
-    # A lane checks a session out for its whole run and gives it back at the
-    # end, so a session (and its connection) is only ever used by one
-    # thread at a time, while the next batch's lanes for the same host
-    # reuse the same warm connections whichever worker thread runs them.
+    # -- control -----------------------------------------------------------
+
+    def block(self, origin, seconds):
+        """Skip the endpoint's jobs for ``seconds`` (queued ones come back skipped now)."""
+        skipped = []
+        with self._lock:
+            host = self._hosts.setdefault(origin, _Host())
+            host.blocked_until = max(host.blocked_until, time.monotonic() + seconds)
+            while host.queue:
+                job, callback = host.queue.popleft()
+                skipped.append((callback, self._skipped(job, host)))
+        for callback, outcome in skipped:
+            callback(outcome)
+
+    def blocked_for(self, origin):
+        with self._lock:
+            host = self._hosts.get(origin)
+            return max(0.0, host.blocked_until - time.monotonic()) if host else 0.0
+
+    def set_host_limit(self, origin, limit):
+        """At most ``limit`` requests at once to this endpoint (None: ``per_host``)."""
+        with self._lock:
+            self._hosts.setdefault(origin, _Host()).limit = limit
+
+    def cancel_queued(self):
+        """Outcomes (skipped, released) of every job not started yet; they are dropped."""
+        outcomes = []
+        with self._lock:
+            for host in self._hosts.values():
+                while host.queue:
+                    job, _callback = host.queue.popleft()
+                    outcomes.append(Outcome(job.key, None, error=RELEASED_ERROR, skipped=True, released=True))
+        return outcomes
+
+    @property
+    def busy(self):
+        """Jobs running or queued."""
+        with self._lock:
+            return self._running + sum(len(h.queue) for h in self._hosts.values())
+
+    # -- submitting ----------------------------------------------------------
+
+    def submit(self, job, callback=None):
+        """Queue a job; its Outcome goes to ``callback`` (default: the ``results`` queue)."""
+        callback = callback or self.results.put
+        origin = job.origin if isinstance(job, CallJob) else _origin(job.url)
+        outcome = None
+        with self._lock:
+            host = self._hosts.setdefault(origin, _Host())
+            if host.blocked_until > time.monotonic():
+                outcome = self._skipped(job, host)
+            elif host.running < (host.limit or self.per_host) and self._running < self.max_workers:
+                self._start(origin, host, job, callback)
+            else:
+                host.queue.append((job, callback))
+        if outcome is not None:
+            callback(outcome)
+
+    def send_all(self, jobs):
+        """Send every job and wait; one Outcome per job, in the same order."""
+        jobs = list(jobs)
+        outcomes = [None] * len(jobs)
+        done = threading.Semaphore(0)
+
+        def collect(index):
+            def put(outcome):
+                outcomes[index] = outcome
+                done.release()
+            return put
+
+        for index, job in enumerate(jobs):
+            self.submit(job, collect(index))
+        for _job in jobs:
+            done.acquire()
+        return outcomes
+
+    def _skipped(self, job, host):
+        wait = max(0.0, host.blocked_until - time.monotonic())
+        return Outcome(job.key, None, error=COOLING_ERROR.format(seconds=max(1, round(wait))),
+                       retry_after=str(max(1, round(wait))), skipped=True, blocked_for=wait)
+
+    def _start(self, origin, host, job, callback):
+        """Under the lock: run ``job`` in a worker thread."""
+        host.running += 1
+        self._running += 1
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="postback-http")
+        self._pool.submit(self._run, origin, job, callback)
+
+    def _run(self, origin, job, callback):
+        try:
+            with self._lock:
+                blocked = self._hosts[origin].blocked_until > time.monotonic()
+            if job.latest_start is not None and time.monotonic() > job.latest_start:
+                outcome = Outcome(job.key, None, error=RELEASED_ERROR, skipped=True, released=True)
+            elif blocked:
+                with self._lock:
+                    outcome = self._skipped(job, self._hosts[origin])
+            elif isinstance(job, CallJob):
+                outcome = job.fn()
+            else:
+                outcome = self._send_one(origin, job)
+        except Exception as exc:  # noqa: BLE001 - a bug must not lose the outcome
+            outcome = Outcome(job.key, None, error=f"Unexpected error: {type(exc).__name__}", error_kind=UNEXPECTED)
+        outcome.finished_at = time.time()
+        followers = []
+        with self._lock:
+            host = self._hosts[origin]
+            host.running -= 1
+            self._running -= 1
+            if outcome.error_kind in TRIPPING_KINDS and self.cooldown > 0:
+                host.blocked_until = max(host.blocked_until, time.monotonic() + self.cooldown)
+            if host.blocked_until > time.monotonic():
+                while host.queue:
+                    queued, queued_callback = host.queue.popleft()
+                    followers.append((queued_callback, self._skipped(queued, host)))
+            # Start what this slot frees: this endpoint's next job, else any waiting one.
+            self._start_waiting(origin, host)
+        callback(outcome)
+        for queued_callback, skipped in followers:
+            queued_callback(skipped)
+
+    def _start_waiting(self, origin, host):
+        if host.queue and host.running < (host.limit or self.per_host):
+            job, callback = host.queue.popleft()
+            self._start(origin, host, job, callback)
+            return
+        for other_origin, other in self._hosts.items():
+            while other.queue and other.running < (other.limit or self.per_host) and self._running < self.max_workers:
+                job, callback = other.queue.popleft()
+                self._start(other_origin, other, job, callback)
+            if self._running >= self.max_workers:
+                return
+
+    # -- connections -----------------------------------------------------------
 
     def _checkout(self, origin):
         with self._lock:
@@ -184,199 +563,141 @@ class HttpSender:
             if idle:
                 self._idle.move_to_end(origin)
                 return idle.pop()
-        return self._new_session(origin)
+            if origin not in self._proxies:
+                self._proxies[origin] = _proxy_for(origin)
+            proxy = self._proxies[origin]
+        return _Connection(origin, proxy)
 
-    def _checkin(self, origin, session):
+    def _checkin(self, origin, connection):
         evicted = []
         with self._lock:
-            self._idle.setdefault(origin, []).append(session)
+            idle = self._idle.setdefault(origin, [])
+            if len(idle) < MAX_IDLE_PER_HOST:
+                idle.append(connection)
+            else:
+                evicted.append(connection)
             self._idle.move_to_end(origin)
             while len(self._idle) > MAX_IDLE_HOSTS:
                 evicted.extend(self._idle.popitem(last=False)[1])
         for old in evicted:
             old.close()
 
-    def _new_session(self, origin):
-        scheme, host, port = origin
-        session = requests.Session()
-        # Reading proxy variables and .netrc on every request costs more than
-        # the request itself on a keep-alive connection; resolve the proxy
-        # settings (including NO_PROXY) once for this origin instead.
-        session.trust_env = False
-        session.proxies = requests.utils.get_environ_proxies(f"{scheme}://{host}:{port}/")
-        # Receivers' cookies must not flow back into later postbacks.
-        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        session.headers.clear()
-        # identity: a compressed answer could expand far beyond max_body.
-        session.headers.update({"User-Agent": self.user_agent, "Accept": "*/*", "Accept-Encoding": "identity"})
-        return session
+    # -- one request -------------------------------------------------------------
 
-    # -- sending -------------------------------------------------------------
-
-    def send_all(self, requests_):
-        """Send every request; one Outcome per request, in the same order."""
-        requests_ = list(requests_)
-        outcomes = [None] * len(requests_)
-        now = time.monotonic()
-        # Deal each host's requests round-robin into its lanes.
-        lanes_by_host = OrderedDict()
-        counts = {}
-        for index, request in enumerate(requests_):
-            origin = _origin(request.url)
-            cooling_until = self._cooling.get(origin, (0.0, 0.0))[0]
-            if cooling_until > now:
-                wait = max(1, round(cooling_until - now))
-                outcomes[index] = Outcome(
-                    request.key, None, error=COOLING_ERROR.format(seconds=wait), retry_after=str(wait), skipped=True
-                )
-                continue
-            lanes = lanes_by_host.setdefault(origin, [[] for _ in range(self.per_host)])
-            position = counts.get(origin, 0)
-            counts[origin] = position + 1
-            lanes[position % self.per_host].append(index)
-        breakers = {origin: threading.Event() for origin in lanes_by_host}
-        # Interleave hosts (first lane of every host, then second lanes...)
-        # so every host starts early even when lanes outnumber workers.
-        work = [
-            (origin, lane)
-            for group in itertools.zip_longest(*lanes_by_host.values())
-            for origin, lane in zip(lanes_by_host, group, strict=True)
-            if lane
-        ]
-        if len(work) == 1:  # no thread hand-off for the common small case
-            origin, lane = work[0]
-            self._run_lane(origin, lane, requests_, outcomes, breakers[origin])
-        elif work:
-            pool = self._executor()
-            futures = [
-                pool.submit(self._run_lane, origin, lane, requests_, outcomes, breakers[origin])
-                for origin, lane in work
-            ]
-            for future in futures:
-                future.result()
-        self._update_cooling(breakers, outcomes)
-        return outcomes
-
-    def _update_cooling(self, breakers, outcomes):
-        """Start (or lengthen) the pause of hosts that failed; end it for hosts that answered."""
-        now = time.monotonic()
-        for origin, breaker in breakers.items():
-            if breaker.is_set():
-                previous = self._cooling.get(origin, (0.0, 0.0))[1]
-                length = min(MAX_COOLDOWN_SECONDS, previous * 2 if previous else self.cooldown)
-                if length > 0:
-                    self._cooling[origin] = (now + length, length)
-            else:
-                self._cooling.pop(origin, None)
-
-    def _executor(self):
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="postback-http")
-            return self._pool
-
-    def _run_lane(self, origin, lane, requests_, outcomes, breaker):
-        session = None
-        try:
-            for index in lane:
-                request = requests_[index]
-                if breaker.is_set():
-                    outcomes[index] = Outcome(request.key, None, error=SKIPPED_ERROR, skipped=True)
-                    continue
-                if self.check is not None:
-                    try:
-                        self.check(request.url)
-                    except ValueError as exc:  # UnsafeTargetError or an invalid URL
-                        outcomes[index] = Outcome(request.key, None, error=str(exc))
-                        continue
-                if session is None:
-                    session = self._checkout(origin)
-                try:
-                    outcomes[index] = self._send_one(session, request)
-                except _BreakerTripped as tripped:
-                    breaker.set()
-                    outcomes[index] = tripped.args[0]
-                except Exception as exc:  # noqa: BLE001 - a bug must not lose the other outcomes
-                    outcomes[index] = Outcome(request.key, None, error=f"Unexpected error: {exc}")
-        finally:
-            if session is not None:
-                self._checkin(origin, session)
-
-    def _send_one(self, session, request):
+    def _send_one(self, origin, request):
         started = time.perf_counter()
+        deadline = time.monotonic() + request.timeout
 
-        def failed(message, trip):
-            outcome = Outcome(request.key, None, error=message, duration_ms=(time.perf_counter() - started) * 1000)
-            if trip:
-                raise _BreakerTripped(outcome)
-            return outcome
+        def failed(message, kind):
+            return Outcome(request.key, None, error=message, error_kind=kind,
+                           duration_ms=(time.perf_counter() - started) * 1000)
 
-        try:
-            # Prepared by hand and given to Session.send: Session.request would merge
-            # cookie jars and environment settings on every call, which costs about as
-            # much as the request itself on a keep-alive connection.
-            prepared = requests.PreparedRequest()
-            prepared.prepare(
-                method=request.method,
-                url=request.url,
-                headers={**session.headers, **request.headers},
-                data=request.body,
-            )
-            response = session.send(
-                prepared,
-                timeout=(request.connect_timeout, request.timeout),
-                allow_redirects=False,
-                stream=True,
-            )
-        except requests.exceptions.ConnectTimeout:
-            return failed(f"Timed out after {_seconds(request.connect_timeout)} while connecting", True)
-        except requests.exceptions.ReadTimeout:
-            return failed(f"Timed out after {_seconds(request.timeout)} waiting for the response", True)
-        except requests.exceptions.ConnectionError as exc:
-            return failed(_connection_error_text(exc), True)
-        except (
-            requests.exceptions.InvalidURL,
-            requests.exceptions.InvalidHeader,
-            requests.exceptions.MissingSchema,
-            requests.exceptions.InvalidSchema,
-        ) as exc:
-            return failed(f"The URL or a header is invalid: {exc}", False)
-        except requests.exceptions.RequestException as exc:
-            return failed(f"Invalid response: {exc}", False)
-        try:
-            body, error = self._read_body(response, started + request.timeout)
-        finally:
-            response.close()
-        return Outcome(
-            request.key,
-            response.status_code,
-            dict(response.headers),
-            body,
-            (time.perf_counter() - started) * 1000,
-            error,
-            response.headers.get("Retry-After"),
-        )
+        if self.check is not None:
+            try:
+                self.check(request.url)
+            except ValueError as exc:  # UnsafeTargetError or an invalid URL
+                return failed(str(exc), REFUSED)
+        parts = urlsplit(request.url)
+        target = request.url if (self._proxies.get(origin) and origin[0] == "http") else (
+            (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+        headers = {"User-Agent": self.user_agent, "Accept": "*/*", **request.headers}
+        for attempt in (1, 2):
+            connection = self._checkout(origin)
+            reused = connection.pb_used > 0
+            connection.pb_set_deadline(deadline, min(request.connect_timeout, request.timeout))
+            got_answer = False
+            try:
+                try:
+                    connection.request(request.method, target, body=request.body, headers=headers)
+                except (ValueError, http.client.InvalidURL):
+                    connection.close()
+                    return failed("The URL or a custom header contains characters HTTP cannot carry; "
+                                  "check the trigger's URL and headers", INVALID)
+                response = connection.getresponse()
+                got_answer = True
+                status = response.status
+                raw, read_error, complete = self._read_body(response)
+                outcome = Outcome(
+                    request.key, status, clean_headers(response.getheaders()),
+                    self._body_text(raw, response.getheader("Content-Type")),
+                    (time.perf_counter() - started) * 1000,
+                )
+                outcome.retry_after = outcome.headers.get("Retry-After")
+                if read_error is not None:
+                    outcome.error, outcome.error_kind = read_error
+                if complete and not response.will_close and read_error is None:
+                    connection.pb_used += 1
+                    connection.pb_set_deadline(None, 5.0)
+                    self._checkin(origin, connection)
+                else:
+                    connection.close()
+                return outcome
+            except (DeadlineExceeded, TimeoutError):
+                connected = connection.sock is not None
+                connection.close()
+                if not connected and time.monotonic() < deadline:
+                    return failed(f"Timed out after {_seconds(request.connect_timeout)} while connecting", TIMEOUT)
+                return failed(f"Timed out: no complete answer within {_seconds(request.timeout)}", TIMEOUT)
+            except ConnectionRefusedError:
+                connection.close()
+                return failed("Connection refused", CONNECT)
+            except socket.gaierror:
+                connection.close()
+                return failed("The server name could not be resolved", CONNECT)
+            except ssl.SSLCertVerificationError:
+                connection.close()
+                return failed("Secure connection (TLS) failed: the server's certificate could not be verified",
+                              CONNECT)
+            except ssl.SSLError:
+                connection.close()
+                return failed("Secure connection (TLS) failed", CONNECT)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+                connection.close()
+                if reused and attempt == 1 and not got_answer:
+                    continue  # the server closed an idle kept-alive connection: once more, fresh
+                if isinstance(exc, http.client.RemoteDisconnected):
+                    return failed("Invalid response: the server closed the connection without answering", PROTOCOL)
+                return failed("Connection reset by the server", PROTOCOL)
+            except http.client.HTTPException:
+                connection.close()
+                return failed("Invalid response: the server's answer is not valid HTTP", PROTOCOL)
+            except OSError as exc:
+                connection.close()
+                if exc.errno in (101, 113):  # network / host unreachable
+                    return failed("The server could not be reached", CONNECT)
+                return failed("Could not connect to the server", CONNECT)
+        return failed("Invalid response: the server closed the connection without answering", PROTOCOL)
 
-    def _read_body(self, response, deadline):
-        """Up to max_body bytes of the body, decoded, plus an error if reading failed."""
-        chunks, size, error = [], 0, None
+    def _read_body(self, response):
+        """(bytes up to max_body + 1, read error or None, body read to its end)."""
+        chunks, size = [], 0
         limit = self.max_body + DRAIN_BYTES
         try:
-            for chunk in response.iter_content(chunk_size=8192):
-                if size < self.max_body + 1:
-                    chunks.append(chunk)
-                size += len(chunk)
-                # Past the drain allowance (or a slowly dripping answer) the
-                # connection is dropped instead of reused.
-                if size > limit or time.perf_counter() > deadline:
-                    break
-        except requests.exceptions.RequestException as exc:
-            error = f"Invalid response: the answer could not be read ({type(exc).__name__})"
-        raw = b"".join(chunks)
-        text = _decode(raw[: self.max_body], response.headers.get("Content-Type"))
-        if size > self.max_body:
+            while True:
+                # read1: what has arrived, so a body cut off by the deadline keeps its start.
+                chunk = response.read1(16384)
+                if chunk:
+                    if size <= self.max_body:
+                        chunks.append(chunk)
+                    size += len(chunk)
+                if not response.chunked and response.length == 0:
+                    response.close()  # what read() does at the end of a sized body
+                if not chunk or response.isclosed():
+                    return b"".join(chunks), None, True
+                if size > limit:  # past the drain allowance: drop the connection
+                    return b"".join(chunks), None, False
+        except (DeadlineExceeded, TimeoutError):
+            return b"".join(chunks), ("The answer did not end within the timeout; it was cut off", TIMEOUT), False
+        except (http.client.HTTPException, OSError, ValueError):
+            return b"".join(chunks), ("The answer was cut off by the server", PROTOCOL), False
+
+    def _body_text(self, raw, content_type):
+        text = decode_body(raw[: self.max_body], content_type)
+        if len(raw) > self.max_body:
             text += TRUNCATED_MARKER.format(max_body=self.max_body)
-        return text, error
+        return text
+
+
+def user_agent(version=VERSION):
+    """User-Agent header value for a module version."""
+    return f"postback_connector/{version}"

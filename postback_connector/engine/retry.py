@@ -107,8 +107,8 @@ def next_delay(attempts_done, schedule, retry_after=None, jitter=0.1, rng=random
 
     ``attempts_done`` is the number of attempts already made (0 before the
     first). Jitter spreads retries of many deliveries that failed together
-    by up to +/- ``jitter`` of the delay; a ``retry_after`` is a lower
-    bound applied after the jitter.
+    by up to ``jitter`` of the delay, always later (a retry never goes out
+    before its schedule step); a ``retry_after`` is a lower bound.
     """
     if attempts_done < 0:
         raise ValueError("attempts_done cannot be negative")
@@ -116,7 +116,7 @@ def next_delay(attempts_done, schedule, retry_after=None, jitter=0.1, rng=random
         return None
     delay = float(schedule[attempts_done])
     if delay and jitter:
-        delay *= 1.0 + rng.uniform(-jitter, jitter)
+        delay *= 1.0 + rng.uniform(0.0, jitter)
     if retry_after is not None:
         delay = max(delay, float(retry_after))
     return max(delay, 0.0)

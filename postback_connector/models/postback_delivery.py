@@ -62,6 +62,10 @@ class PostbackDelivery(models.Model):
         readonly=True, help="The exact body sent, rendered once at the first attempt and reused on retries."
     )
     payload_pretty = fields.Text(string="Payload (formatted)", compute="_compute_payload_pretty")
+    claim_token = fields.Char(
+        readonly=True, copy=False,
+        help="Set while a runner is sending this delivery (its database session and call).",
+    )
     attempt_ids = fields.One2many("postback.delivery.attempt", "delivery_id", string="Attempts log", readonly=True)
 
     def init(self):
@@ -78,6 +82,13 @@ class PostbackDelivery(models.Model):
             SQL(
                 "CREATE INDEX IF NOT EXISTS postback_delivery_order_seq_idx ON postback_delivery "
                 "(trigger_id, order_id, id) WHERE state = 'pending'"
+            )
+        )
+        # Leases of runners, checked against live database sessions at each cron call.
+        self.env.cr.execute(
+            SQL(
+                "CREATE INDEX IF NOT EXISTS postback_delivery_claim_idx ON postback_delivery "
+                "(claim_token) WHERE claim_token IS NOT NULL"
             )
         )
         self.env.cr.execute(
@@ -110,6 +121,7 @@ class PostbackDelivery(models.Model):
                 "retry_count": 0,
                 "next_attempt_at": fields.Datetime.now(),
                 "last_error": False,
+                "claim_token": False,
             }
         )
         inactive = self.trigger_id.filtered(lambda t: t.state != "active" or not t.active)
@@ -124,7 +136,8 @@ class PostbackDelivery(models.Model):
         pending = self.filtered(lambda d: d.state in ("pending", "held"))
         if not pending:
             raise UserError(_("Only pending deliveries can be cancelled."))
-        pending.write({"state": "cancelled", "last_error": _("Cancelled by %s.", self.env.user.name)})
+        pending.write({"state": "cancelled", "claim_token": False,
+                       "last_error": _("Cancelled by %s.", self.env.user.name)})
         return True
 
     # ------------------------------------------------------------------

@@ -1,44 +1,88 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
 """The delivery runner: the cron that empties the postback queue.
 
-Many runners may work at once (several Odoo workers or servers, or several copies
-of the cron): each batch is claimed with ``FOR NO KEY UPDATE SKIP LOCKED``, so a
-delivery is handled by exactly one runner at a time. The network part runs in a
-thread pool over plain data; the ORM stays in the cron's own thread.
+One delivery is the unit of failure. A cron call is a pipeline, not a
+sequence of batches:
+
+1. **Claim** due deliveries (``FOR NO KEY UPDATE SKIP LOCKED``), render the
+   ones without a payload, and take a *lease* on them: ``next_attempt_at``
+   moves past the end of this call and ``claim_token`` names this runner
+   (its PostgreSQL backend pid). Committed before anything is sent, so the
+   exact body and the webhook-id are durable, and no other runner takes the
+   rows while this one holds them.
+2. **Send** them through the channel layer (``engine.http.HttpSender``:
+   per-request absolute deadlines, per-endpoint lanes, circuit breaker;
+   emails in the same pool through Odoo's mail on their own cursor).
+3. **Record** outcomes as they come (every ~25 ms), each turned into the
+   next state by ``engine.lifecycle.next_step``, with a fixed number of
+   statements and a commit: a killed worker resends at most what was in
+   flight. A row that cannot be written falls back to row by row; it never
+   rolls back the others.
+4. Claim more while the call's time budget lasts; work not started by the
+   end is released untouched (no attempt). A request only starts if it can
+   end inside the call's hard limit, well under ``limit_time_real_cron``.
+
+A killed runner's leases are released by the next call as soon as its
+backend is gone (``pg_stat_activity``), else when the lease ends. Endpoint
+health is persisted in ``postback.endpoint``; a paused endpoint's waiting
+deliveries are postponed in one statement, without attempt rows. The cron
+is woken for the next due retry (``ir.cron._trigger(at=…)`` and a timer that
+notifies the cron workers), so retries go out on time on an idle queue.
 """
 import logging
+import queue
 import random
+import threading
 import time
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import psycopg2
 
+import odoo
 from odoo import _, api, fields, models, tools
 from odoo.tools import SQL
 
 from ..engine import http as engine_http
-from ..engine import render, retry
+from ..engine import lifecycle, render, retry
 
 _logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 200
-# Seconds one call keeps taking batches before reporting progress. Odoo calls a cron
-# that reports remaining work up to 10 times in one job, and multi-process servers
-# kill a cron job running past --limit-time-real-cron (120 s by default): 10 s per
-# call keeps a whole job well inside it, and the job is rescheduled at once.
-DEFAULT_TIME_BUDGET = 10
+#: Seconds one call keeps claiming new work.
+DEFAULT_TIME_BUDGET = 20
+#: Longest request (trigger timeout) and email the call may still have to wait for.
+MAX_REQUEST_SECONDS = 60
+SMTP_SECONDS = 60
+#: A lease outlives the call's hard end by this much (clock skew, slow commit).
+LEASE_GRACE = 10
+#: Seconds between two writes of finished outcomes.
+WRITE_INTERVAL = 0.025
+#: Seconds between two claims that found nothing (while other work is in flight).
+EMPTY_CLAIM_PAUSE = 0.2
 DEFAULT_MAX_WORKERS = 16
 DEFAULT_PER_HOST = 8
+EMAIL_LANES = 2
 DEFAULT_MAX_PAYLOAD_KB = 512
 DEFAULT_RETENTION_DAYS = 30
 DEFAULT_DISABLE_AFTER_DAYS = 5
 CLAIM_ATTEMPTS = 5  # claims retried after a concurrent-update conflict with another runner
-SKIPPED_DELAY = 5  # seconds: a delivery postponed because its endpoint just failed in the batch
 RESPONSE_BODY_LIMIT = 4096
 RESPONSE_HEADERS_LIMIT = 4096
+ERROR_LIMIT = 2000
 PARAM_PREFIX = "postback_connector."
 # Planner settings of the claim statement (see _claim_due_batch).
 CLAIM_SETTINGS = "SET LOCAL jit = off; SET LOCAL enable_sort = off"
+EMAIL_ORIGIN = ("smtp", "odoo", 0)
+#: Retries further away than this are left to the cron's regular interval.
+WAKE_HORIZON = 3600
+
+_wake_lock = threading.Lock()
+_wake_timers = {}  # dbname -> (epoch, Timer)
+
+
+def _utc(epoch):
+    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
 
 
 class PostbackDelivery(models.Model):
@@ -49,28 +93,15 @@ class PostbackDelivery(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _cron_send_due_deliveries(self, batch_size=None, time_budget=None):
-        """Send due deliveries batch after batch until the queue is empty or time is up."""
+        """Send due deliveries until the queue is empty or the time budget is spent."""
         settings = self._get_runner_settings()
-        batch_size = batch_size or settings["batch_size"]
-        time_budget = DEFAULT_TIME_BUDGET if time_budget is None else time_budget
-        started = time.monotonic()
-        done = 0
-        with engine_http.HttpSender(
-            max_workers=settings["max_workers"],
-            per_host=settings["per_host"],
-            max_body=RESPONSE_BODY_LIMIT,
-            check=settings["check"],
-        ) as sender:
-            while True:
-                batch = self._claim_due_batch(batch_size, settings["ordered"])
-                if not batch:
-                    break
-                batch._send_batch(sender, settings)
-                done += len(batch)
-                self._commit_progress()
-                if time.monotonic() - started > time_budget:
-                    break
-        self.env["ir.cron"]._notify_progress(done=done, remaining=self._count_due(settings["ordered"]))
+        budget = DEFAULT_TIME_BUDGET if time_budget is None else time_budget
+        run = _Run(self, settings, batch_size or settings["batch_size"], budget)
+        done = run.run()
+        # Always "fully done" for ir.cron: a call bounds its own time, and more work
+        # is scheduled by _schedule_wake (Odoo would otherwise call it again and
+        # again inside one job, past limit_time_real_cron).
+        self.env["ir.cron"]._notify_progress(done=done, remaining=0)
         return done
 
     @api.model
@@ -104,14 +135,17 @@ class PostbackDelivery(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _due_query(self, ordered, select, limit=None, lock=False):
-        """Due deliveries of active triggers, respecting per-order ordering.
+        """Due deliveries of active triggers whose endpoint is not paused, respecting
+        per-order ordering.
 
         Shaped so PostgreSQL walks the partial index ``postback_delivery_due_idx`` in
-        order and stops after ``limit`` rows: the trigger and ordering checks are scalar
-        sub-queries (index probes per candidate), not joins that would make the planner
-        read and sort every pending row first (400 ms instead of 3 ms with a backlog of
-        100,000). Deliveries of inactive triggers are "held", out of that index.
+        order and stops after ``limit`` rows: the trigger, endpoint and ordering checks
+        are scalar sub-queries (index probes per candidate), not joins that would make
+        the planner read and sort every pending row first (400 ms instead of 3 ms with
+        a backlog of 100,000). Deliveries of inactive triggers are "held", out of that
+        index; those of a paused endpoint are postponed past the pause.
         """
+        now = fields.Datetime.now()
         ordering = SQL(
             " AND (d.order_id IS NULL OR (SELECT o.id FROM postback_delivery o WHERE o.state = 'pending'"
             " AND o.trigger_id = d.trigger_id AND o.order_id = d.order_id AND o.id < d.id LIMIT 1) IS NULL)"
@@ -119,12 +153,15 @@ class PostbackDelivery(models.Model):
         return SQL(
             "SELECT %s FROM postback_delivery d"
             " WHERE d.state = 'pending' AND d.next_attempt_at <= %s"
-            " AND (SELECT t.state = 'active' AND t.active FROM postback_trigger t WHERE t.id = d.trigger_id)"
+            " AND (SELECT t.state = 'active' AND t.active AND COALESCE((SELECT e.cooldown_until IS NULL"
+            " OR e.cooldown_until <= %s FROM postback_endpoint e WHERE e.id = t.endpoint_id), TRUE)"
+            " FROM postback_trigger t WHERE t.id = d.trigger_id)"
             "%s%s%s",
             select,
             # The caller's clock, not the transaction start: a long-lived transaction
             # (a test, a long batch loop) must still see deliveries that became due.
-            fields.Datetime.now(),
+            now,
+            now,
             ordering,
             SQL(" ORDER BY d.next_attempt_at, d.id LIMIT %s", limit) if limit else SQL(),
             SQL(" FOR NO KEY UPDATE OF d SKIP LOCKED") if lock else SQL(),
@@ -135,10 +172,9 @@ class PostbackDelivery(models.Model):
         """Lock up to ``limit`` due deliveries that no other runner holds.
 
         Odoo transactions are REPEATABLE READ: locking a row that another runner
-        updated (delivered) and committed after this transaction's snapshot raises
-        a serialization failure instead of skipping the row. A claim starts a
-        batch, so where the runner may commit it retries in a new transaction
-        (a fresh snapshot); nothing is lost.
+        updated (leased, delivered) and committed after this transaction's snapshot
+        raises a serialization failure instead of skipping the row. Where the runner
+        may commit it retries in a new transaction (a fresh snapshot); nothing is lost.
         """
         self.env.flush_all()
         query = self._due_query(ordered, SQL("d.id"), limit=limit, lock=True)
@@ -167,8 +203,23 @@ class PostbackDelivery(models.Model):
         self.env.cr.execute(self._due_query(ordered, SQL("count(*)")))
         return self.env.cr.fetchone()[0]
 
+    @api.model
+    def _release_orphans(self):
+        """Leases of runners whose database session is gone (a killed worker): due now."""
+        self.env.flush_all()
+        self.env.cr.execute(SQL(
+            "UPDATE postback_delivery SET next_attempt_at = %s, claim_token = NULL"
+            " WHERE claim_token IS NOT NULL AND state = 'pending'"
+            " AND split_part(claim_token, ':', 1)::int NOT IN (SELECT pid FROM pg_stat_activity)",
+            fields.Datetime.now()))
+        released = self.env.cr.rowcount
+        if released:
+            self.invalidate_model(["next_attempt_at", "claim_token"])
+            _logger.info("Postback runner: %s deliveries of a stopped runner are due again", released)
+        return released
+
     def _commit_progress(self):
-        """Commit after each batch so finished work survives a crash of this worker.
+        """Commit so finished work survives a crash of this worker.
 
         Not in tests: the test cursor must stay rolled back.
         """
@@ -181,182 +232,131 @@ class PostbackDelivery(models.Model):
         return not (tools.config["test_enable"] or self.env.context.get("postback_no_commit"))
 
     # ------------------------------------------------------------------
-    # One batch
+    # Writing outcomes
     # ------------------------------------------------------------------
-    def _send_batch(self, sender, settings):
-        """Render, send and record one claimed batch. Never raises for one bad delivery."""
-        now = fields.Datetime.now()
-        results = {}  # delivery id -> dict(outcome fields)
-        to_store_payload = {}
-        http_requests = []
-        email_deliveries = []
-        specs = {}
-        documents = {}
-        request_factories = {}
-        for delivery in self:
-            trigger = delivery.trigger_id
-            try:
-                body = delivery.payload.encode() if delivery.payload else None
-                if body is None:
-                    event = delivery.event_id
-                    if event.id not in documents:
-                        documents[event.id] = event._get_data()
-                    if trigger.id not in specs:
-                        specs[trigger.id] = trigger.template_id._get_render_spec()
-                    body = self.env["postback.template"]._render_spec(specs[trigger.id], documents[event.id])
-                    to_store_payload[delivery.id] = body.decode()
-                if len(body) > settings["max_payload"]:
-                    raise render.RenderError(
-                        _("The payload is %(size)s KB, over the limit of %(limit)s KB.",
-                          size=len(body) // 1024, limit=settings["max_payload"] // 1024)
-                    )
-            except render.RenderError as error:
-                results[delivery.id] = {"final_error": _("The template could not be rendered: %s", error)}
-                continue
-            except Exception as error:
-                _logger.exception("Postback delivery %s could not be prepared", delivery.id)
-                results[delivery.id] = {"final_error": _("Unexpected error while preparing: %s", error)}
-                continue
-            if trigger.channel == "email":
-                email_deliveries.append((delivery, body))
-            else:
-                if trigger.id not in request_factories:
-                    request_factories[trigger.id] = trigger._http_request_factory()
-                http_requests.append(request_factories[trigger.id](delivery.id, body, delivery.webhook_id))
-
-        for outcome in sender.send_all(http_requests):
-            results[outcome.key] = {"outcome": outcome}
-        for delivery, body in email_deliveries:
-            results[delivery.id] = {"outcome": delivery._send_email(body)}
-
-        self._record_results(results, to_store_payload, settings, now)
-
-    def _send_email(self, body):
-        """Send one email delivery now through Odoo's mail; return an engine-like Outcome."""
-        self.ensure_one()
-        start = time.monotonic()
-        try:
-            with self.env.cr.savepoint():
-                values = self.trigger_id._prepare_mail_values(body, self.event_id._get_data(), self.webhook_id)
-                mail = self.env["mail.mail"].sudo().create(values)
-                mail.send(raise_exception=False)
-                error = None if mail.state == "sent" else (mail.failure_reason or _("The email could not be sent."))
-        except Exception as exc:  # noqa: BLE001 - recorded as the attempt's error, never stops the batch
-            error = str(exc)
-        return engine_http.Outcome(
-            key=self.id,
-            status=None,
-            headers={},
-            body="",
-            duration_ms=(time.monotonic() - start) * 1000,
-            error=error,
-            retry_after=None,
-        )
-
-    def _record_results(self, results, payloads, settings, now):
-        """Write states and attempt rows for a batch with a fixed number of queries."""
-        rng = random.Random()
-        updates = []
-        attempts = []
-        delivered_triggers, failed_triggers, gone_triggers = set(), set(), {}
-        by_id = {delivery.id: delivery for delivery in self}
-        for delivery_id, result in results.items():
-            delivery = by_id[delivery_id]
-            trigger = delivery.trigger_id
-            outcome = result.get("outcome")
-            status = outcome.status if outcome else None
-            error = outcome.error if outcome else result["final_error"]
-            duration = outcome.duration_ms if outcome else 0.0
-            attempt_count = delivery.attempt_count + 1
-            retry_count = delivery.retry_count + 1
-            next_at = None
-            delivered_at = None
-            if outcome is not None and outcome.skipped:
-                # Not attempted: its endpoint failed just before (this batch, or it is
-                # cooling down). Not an attempt: try again when the endpoint may be back.
-                state, attempt_outcome = "pending", "skipped"
-                attempt_count, retry_count = delivery.attempt_count, delivery.retry_count
-                pause = retry.parse_retry_after(outcome.retry_after, time.time()) or 0
-                next_at = now + timedelta(seconds=max(SKIPPED_DELAY, pause))
-            elif outcome is None:
-                state, attempt_outcome = "failed", "failed"
-            else:
-                # An email has no status code: no error means the SMTP server accepted it.
-                verdict = "delivered" if status is None and not error else retry.classify(status, error)
-                if verdict == "delivered":
-                    state, attempt_outcome, delivered_at = "delivered", "delivered", now
-                    error = None
-                elif verdict == "gone":
-                    state, attempt_outcome = "failed", "failed"
-                    error = _("The receiver answered 410 Gone: the trigger has been disabled.")
-                    gone_triggers[trigger.id] = trigger
-                else:
-                    delay = None
-                    if trigger.retry_on_failure:
-                        retry_after = None
-                        if outcome.retry_after and retry.honours_retry_after(status):
-                            retry_after = retry.parse_retry_after(outcome.retry_after, time.time())
-                        delay = retry.next_delay(retry_count, settings["schedule"], retry_after, rng=rng)
-                    if delay is None:
-                        state, attempt_outcome = "failed", "failed"
-                    else:
-                        state, attempt_outcome = "pending", "retry"
-                        next_at = now + timedelta(seconds=delay)
-                    if not error:
-                        error = _("The receiver answered HTTP %s.", status)
-            if state == "delivered":
-                delivered_triggers.add(trigger.id)
-            elif attempt_outcome in ("failed", "retry"):
-                failed_triggers.add(trigger.id)
-            updates.append((
-                delivery_id, state, attempt_count, retry_count, next_at or now,
-                (delivery.last_attempt_at or None) if attempt_outcome == "skipped" else now,
-                delivered_at, status or 0, error, payloads.get(delivery_id),
-            ))
-            attempts.append((
-                delivery_id, now, round(duration, 2), status or 0, attempt_outcome, error,
-                _bounded_headers(outcome.headers) if outcome else None,
-                outcome.body if outcome else None,
-            ))
-        self._write_batch(updates, attempts)
-        self.env["postback.trigger"]._update_health(delivered_triggers, failed_triggers, gone_triggers, settings)
-
-    def _write_batch(self, updates, attempts):
-        if not updates:
+    def _write_batch(self, updates, attempts, token):
+        """Write states and attempt rows; a row that cannot be written never loses the others."""
+        if not updates and not attempts:
             return
         cr = self.env.cr
-        uid = self.env.uid
-        cr.execute_values(
-            """
-            UPDATE postback_delivery AS d SET
-                state = v.state, attempt_count = v.attempt_count, retry_count = v.retry_count,
-                next_attempt_at = v.next_at, last_attempt_at = v.last_at, delivered_at = v.delivered_at,
-                last_status_code = v.status, last_error = v.error,
-                payload = COALESCE(v.payload, d.payload),
-                write_date = (now() AT TIME ZONE 'UTC'), write_uid = %s
-            FROM (VALUES %%s) AS v(id, state, attempt_count, retry_count, next_at, last_at,
-                                   delivered_at, status, error, payload)
-            WHERE d.id = v.id
-            """ % int(uid),
-            updates,
-            template="(%s, %s, %s, %s, %s::timestamp, %s::timestamp, %s::timestamp, %s, %s, %s)",
-            page_size=1000,
-        )
-        cr.execute_values(
-            """
-            INSERT INTO postback_delivery_attempt
-                (delivery_id, attempted_at, duration_ms, status_code, outcome, error,
-                 response_headers, response_body, create_uid, write_uid, create_date, write_date)
-            VALUES %s
-            """,
-            [(*row, uid, uid) for row in attempts],
-            template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-            " (now() AT TIME ZONE 'UTC'), (now() AT TIME ZONE 'UTC'))",
-            page_size=1000,
-        )
-        # Raw SQL above: the ORM cache of these rows is stale now.
-        self.invalidate_recordset()
+        try:
+            with cr.savepoint(flush=False):
+                self._write_rows(updates, attempts, token)
+        except psycopg2.Error:
+            _logger.warning("Postback runner: writing %s outcomes failed; writing them one by one",
+                            len(updates), exc_info=True)
+            by_id = {row[0]: [] for row in updates}
+            for row in attempts:
+                by_id.setdefault(row[0], []).append(row)
+            updates_by_id = {row[0]: row for row in updates}
+            for delivery_id, rows in by_id.items():
+                update = updates_by_id.get(delivery_id)
+                try:
+                    with cr.savepoint(flush=False):
+                        self._write_rows([update] if update else [], rows, token)
+                    continue
+                except psycopg2.Error as error:
+                    reason = _("The outcome could not be stored (%s); the receiver's answer was dropped.",
+                               type(error).__name__)
+                try:
+                    with cr.savepoint(flush=False):
+                        self._write_rows(
+                            [(*update[:8], reason)] if update else [],
+                            [(*row[:5], reason, None, None) for row in rows],
+                            token,
+                        )
+                except psycopg2.Error:
+                    _logger.exception("Postback runner: delivery %s could not be recorded", delivery_id)
+        # Raw SQL: the ORM cache of these rows is stale now.
+        self.invalidate_model()
         self.env["postback.delivery.attempt"].invalidate_model()
+
+    def _write_rows(self, updates, attempts, token):
+        cr = self.env.cr
+        uid = self.env.uid
+        if updates:
+            # Only rows this runner still holds (a user may have cancelled or resent one).
+            cr.execute_values(
+                _values_update_sql(uid, token),
+                updates,
+                template="(%s, %s, %s, %s, %s::timestamp, %s::timestamp, %s::timestamp, %s, %s)",
+                page_size=1000,
+            )
+        if attempts:
+            cr.execute_values(
+                """
+                INSERT INTO postback_delivery_attempt
+                    (delivery_id, attempted_at, duration_ms, status_code, outcome, error,
+                     response_headers, response_body, create_uid, write_uid, create_date, write_date)
+                VALUES %s
+                """,
+                [(*row, uid, uid) for row in attempts],
+                template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                " (now() AT TIME ZONE 'UTC'), (now() AT TIME ZONE 'UTC'))",
+                page_size=1000,
+            )
+
+    # ------------------------------------------------------------------
+    # Email channel
+    # ------------------------------------------------------------------
+    def _send_email(self, body, document=None):
+        """Send one email delivery now, on this cursor; return an engine Outcome."""
+        self.ensure_one()
+        return self.trigger_id._send_email_now(
+            self.id, body, document if document is not None else self.event_id._get_data(), self.webhook_id)
+
+    @api.model
+    def _email_job(self, delivery_id, trigger_id, webhook_id, body, document, *, latest_start):
+        """A CallJob sending one email on its own cursor (in a sender thread)."""
+        registry, uid, context = self.env.registry, self.env.uid, dict(self.env.context)
+
+        def send():
+            start = time.monotonic()
+            try:
+                with registry.cursor() as cr:
+                    env = api.Environment(cr, uid, context)
+                    return env["postback.trigger"].browse(trigger_id)._send_email_now(
+                        delivery_id, body, document, webhook_id)
+            except Exception as exc:  # noqa: BLE001 - e.g. the database went away: recorded as the error
+                return engine_http.Outcome(
+                    key=delivery_id, status=None, duration_ms=(time.monotonic() - start) * 1000,
+                    error=engine_http.clean_text(str(exc) or type(exc).__name__, ERROR_LIMIT))
+
+        return engine_http.CallJob(key=delivery_id, origin=EMAIL_ORIGIN, fn=send, latest_start=latest_start)
+
+    # ------------------------------------------------------------------
+    # Waking up for the next retry
+    # ------------------------------------------------------------------
+    @api.model
+    def _schedule_wake(self, may_commit):
+        """Make sure the cron runs when the next pending delivery is due."""
+        self.env.flush_all()
+        self.env.cr.execute(SQL(
+            "SELECT min(next_attempt_at) FROM postback_delivery WHERE state = 'pending'"))
+        next_at = self.env.cr.fetchone()[0]
+        if not next_at:
+            return None
+        now = fields.Datetime.now()
+        if next_at < now + timedelta(seconds=1):
+            # Due now (the budget ended with work left): run again in a moment. A
+            # trigger at "now" would be deleted by ir.cron when this job ends.
+            next_at = now + timedelta(seconds=1)
+        elif next_at > now + timedelta(seconds=WAKE_HORIZON):
+            return None
+        cron = self.env.ref("postback_connector.ir_cron_send_deliveries", raise_if_not_found=False)
+        if not cron:
+            return None
+        cron = cron.sudo()
+        self.env.cr.execute(SQL(
+            "SELECT 1 FROM ir_cron_trigger WHERE cron_id = %s AND call_at > %s AND call_at <= %s LIMIT 1",
+            cron.id, now, next_at))
+        if not self.env.cr.fetchone():
+            cron._trigger(next_at)
+        if may_commit:
+            # ir.cron notifies its workers only of triggers due now; this wakes them
+            # when the retry is due (a dead process loses it: the trigger row remains).
+            _wake_later(self.env.cr.dbname, next_at.replace(tzinfo=UTC).timestamp())
+        return next_at
 
     # ------------------------------------------------------------------
     # Settings
@@ -388,6 +388,391 @@ class PostbackDelivery(models.Model):
         }
 
 
+def _values_update_sql(uid, token):
+    """The bulk UPDATE of delivery outcomes (psycopg2 ``execute_values`` text)."""
+    token = str(token).replace("'", "''")
+    return (
+        "UPDATE postback_delivery AS d SET"
+        " state = v.state, attempt_count = v.attempt_count, retry_count = v.retry_count,"
+        " next_attempt_at = v.next_at, last_attempt_at = v.last_at, delivered_at = v.delivered_at,"
+        " last_status_code = v.status,"
+        " last_error = CASE WHEN v.state = 'delivered' THEN NULL ELSE COALESCE(v.error, d.last_error) END,"
+        " claim_token = NULL, write_date = (now() AT TIME ZONE 'UTC'), write_uid = %d"
+        " FROM (VALUES %%s) AS v(id, state, attempt_count, retry_count, next_at, last_at,"
+        " delivered_at, status, error)"
+        " WHERE d.id = v.id AND d.claim_token = '%s'" % (int(uid), token)
+    )
+
+
+def _wake_later(dbname, epoch):
+    """Notify the cron workers of ``dbname`` at ``epoch`` (one timer per database)."""
+    with _wake_lock:
+        current = _wake_timers.get(dbname)
+        if current and current[1].is_alive() and current[0] <= epoch + 0.05:
+            return
+        if current:
+            current[1].cancel()
+        timer = threading.Timer(max(0.0, epoch - time.time()), _notify_cron_workers, args=(dbname,))
+        timer.daemon = True
+        timer.name = "postback-wake"
+        _wake_timers[dbname] = (epoch, timer)
+        timer.start()
+
+
+def _notify_cron_workers(dbname):
+    from odoo.addons.base.models.ir_cron import ODOO_NOTIFY_FUNCTION  # noqa: PLC0415
+
+    try:
+        with odoo.sql_db.db_connect("postgres").cursor() as cr:
+            cr.execute(SQL("SELECT %s('cron_trigger', %s)", SQL.identifier(ODOO_NOTIFY_FUNCTION), dbname))
+    except Exception:
+        _logger.warning("Postback runner: could not wake the cron workers", exc_info=True)
+
+
 def _bounded_headers(headers):
     text = "\n".join("%s: %s" % item for item in (headers or {}).items())
     return text[:RESPONSE_HEADERS_LIMIT]
+
+
+class _Run:
+    """One cron call: claim, send, record, until the budget is spent or nothing is due."""
+
+    def __init__(self, model, settings, batch_size, budget):
+        self.model = model
+        self.env = model.env
+        self.settings = settings
+        self.batch_size = max(1, int(batch_size))
+        self.may_commit = model._may_commit()
+        started = time.monotonic()
+        self.claim_until = started + max(0.0, float(budget))
+        hard = max(0.0, float(budget)) + MAX_REQUEST_SECONDS + 2
+        limit = tools.config.get("limit_time_real_cron") or -1
+        if limit <= 0:
+            limit = tools.config.get("limit_time_real") or 0
+        if limit > 0:
+            hard = min(hard, limit * 0.9)
+        self.hard_end = started + hard
+        self.lease_seconds = hard + LEASE_GRACE
+        self.env.cr.execute("SELECT pg_backend_pid()")
+        self.token = "%s:%s" % (self.env.cr.fetchone()[0], uuid.uuid4().hex[:16])
+        self.inflight = {}  # delivery id -> dict
+        self.triggers = {}  # trigger id -> dict (request factory, endpoint, retry flag...)
+        self.origins = {}  # endpoint id -> origin
+        self.samples = {}  # endpoint id -> health sample not written yet
+        self.trigger_signals = {"delivered": set(), "failed": set(), "gone": {}}
+        self.rng = random.Random()
+        self.buffer = []
+        self.done = 0
+        self.sender = None
+
+    # -- main loop ---------------------------------------------------------------
+
+    def run(self):
+        model = self.model
+        model._release_orphans()
+        settings = self.settings
+        self.sender = engine_http.HttpSender(
+            max_workers=settings["max_workers"], per_host=settings["per_host"],
+            max_body=RESPONSE_BODY_LIMIT, check=settings["check"],
+            cooldown=lifecycle.COOLDOWN_SECONDS,
+        )
+        self.sender.set_host_limit(EMAIL_ORIGIN, EMAIL_LANES)
+        try:
+            self._loop()
+        except Exception:
+            # Nothing more may start; what is running ends by its deadline. The leases
+            # of what was claimed make it due again (same body, same webhook-id).
+            self.sender.cancel_queued()
+            raise
+        finally:
+            self.sender.close()
+        model._schedule_wake(self.may_commit)
+        return self.done
+
+    def _loop(self):
+        claiming = True
+        last_empty_claim = 0.0
+        last_write = 0.0
+        low_water = max(1, self.batch_size // 2)
+        while True:
+            now = time.monotonic()
+            outcomes = self._drain()
+            wrote = False
+            if claiming and now >= self.claim_until:
+                claiming = False
+                outcomes.extend(self.sender.cancel_queued())
+            if outcomes:
+                self._record(outcomes)
+                wrote = True
+                last_write = now
+            claimed = 0
+            if claiming and len(self.inflight) <= low_water and (
+                wrote or not self.inflight or now - last_empty_claim >= EMPTY_CLAIM_PAUSE
+            ):
+                claimed = self._claim_and_send(self.batch_size - len(self.inflight))
+                if not claimed:
+                    last_empty_claim = now
+                    if not self.inflight:
+                        self._flush_signals()
+                        self.model._commit_progress()
+                        return
+            if wrote:
+                self._flush_signals()
+                self.model._commit_progress()
+            if not self.inflight:
+                if not claiming:
+                    return
+                continue
+            # Wait for outcomes, grouping those that finish close together.
+            self._wait(max(0.0, last_write + WRITE_INTERVAL - time.monotonic()), claiming)
+
+    def _drain(self):
+        outcomes, self.buffer = self.buffer, []
+        results = self.sender.results
+        while True:
+            try:
+                outcomes.append(results.get_nowait())
+            except queue.Empty:
+                return outcomes
+
+    def _wait(self, group_for, claiming):
+        timeout = EMPTY_CLAIM_PAUSE if claiming else 1.0
+        if claiming:
+            timeout = min(timeout, max(0.001, self.claim_until - time.monotonic()))
+        try:
+            self.buffer.append(self.sender.results.get(timeout=timeout))
+        except queue.Empty:
+            return
+        if group_for > 0:
+            time.sleep(group_for)
+
+    # -- claiming ------------------------------------------------------------------
+
+    def _claim_and_send(self, limit):
+        model = self.model
+        batch = model._claim_due_batch(max(1, limit), self.settings["ordered"])
+        if not batch:
+            return 0
+        now_epoch = time.time()
+        lease_end = _utc(now_epoch + self.lease_seconds)
+        jobs, leases, failures = [], [], []
+        documents, specs = {}, {}
+        max_payload = self.settings["max_payload"]
+        for delivery in batch:
+            trigger = delivery.trigger_id
+            info = self._trigger_info(trigger)
+            new_payload = None
+            try:
+                body = delivery.payload.encode() if delivery.payload else None
+                if body is None:
+                    event = delivery.event_id
+                    if event.id not in documents:
+                        documents[event.id] = event._get_data()
+                    if trigger.id not in specs:
+                        specs[trigger.id] = trigger.template_id._get_render_spec()
+                    body = model.env["postback.template"]._render_spec(specs[trigger.id], documents[event.id])
+                    new_payload = body.decode()
+                if len(body) > max_payload:
+                    raise render.RenderError(
+                        _("The payload is %(size)s KB, over the limit of %(limit)s KB.",
+                          size=len(body) // 1024, limit=max_payload // 1024)
+                    )
+            except render.RenderError as error:
+                failures.append((delivery, _("The template could not be rendered: %s", error)))
+                continue
+            except Exception as error:
+                _logger.exception("Postback delivery %s could not be prepared", delivery.id)
+                failures.append((delivery, _("Unexpected error while preparing: %s", error)))
+                continue
+            self.inflight[delivery.id] = {
+                "trigger_id": trigger.id,
+                "endpoint_id": info["endpoint_id"],
+                "retry_on_failure": info["retry_on_failure"],
+                "attempt_count": delivery.attempt_count,
+                "retry_count": delivery.retry_count,
+                "last_attempt_at": delivery.last_attempt_at,
+                "email": info["email"],
+            }
+            leases.append((delivery.id, new_payload))
+            if info["email"]:
+                document = documents.get(delivery.event_id.id) or delivery.event_id._get_data()
+                if self.may_commit:
+                    jobs.append(model._email_job(
+                        delivery.id, trigger.id, delivery.webhook_id, body, document,
+                        latest_start=self.hard_end - SMTP_SECONDS))
+                else:
+                    jobs.append(("inline-email", delivery, body, document))
+            else:
+                request = info["factory"](delivery.id, body, delivery.webhook_id)
+                request.latest_start = self.hard_end - request.timeout
+                jobs.append(request)
+        # Failures are leased too: their outcome is written like any other.
+        self._lease(leases + [(delivery.id, None) for delivery, _error in failures], lease_end)
+        for delivery, error in failures:
+            self.inflight[delivery.id] = {
+                "trigger_id": delivery.trigger_id.id, "endpoint_id": None, "retry_on_failure": False,
+                "attempt_count": delivery.attempt_count, "retry_count": delivery.retry_count,
+                "last_attempt_at": delivery.last_attempt_at, "email": False, "final": error,
+            }
+            self.buffer.append(engine_http.Outcome(delivery.id, None, error=str(error)))
+        # The lease and the exact bodies are durable before anything leaves.
+        model._commit_progress()
+        for job in jobs:
+            if isinstance(job, tuple):  # tests: the email goes out on this cursor
+                _tag, delivery, body, document = job
+                outcome = delivery._send_email(body, document)
+                outcome.finished_at = time.time()
+                self.buffer.append(outcome)
+            else:
+                self.sender.submit(job)
+        return len(batch)
+
+    def _lease(self, leases, lease_end):
+        if not leases:
+            return
+        self.env.cr.execute_values(
+            "UPDATE postback_delivery AS d SET next_attempt_at = v.lease_end, claim_token = v.token,"
+            " payload = COALESCE(v.payload, d.payload)"
+            " FROM (VALUES %s) AS v(id, payload, lease_end, token) WHERE d.id = v.id",
+            [(delivery_id, payload, lease_end, self.token) for delivery_id, payload in leases],
+            template="(%s, %s, %s::timestamp, %s)", page_size=1000,
+        )
+
+    def _trigger_info(self, trigger):
+        info = self.triggers.get(trigger.id)
+        if info is None:
+            endpoint = trigger.endpoint_id
+            info = {
+                "endpoint_id": endpoint.id or None,
+                "retry_on_failure": trigger.retry_on_failure,
+                "email": trigger.channel == "email",
+                "factory": None if trigger.channel == "email" else trigger._http_request_factory(),
+            }
+            if endpoint:
+                origin = engine_http.origin_of(trigger.url)
+                self.origins[endpoint.id] = origin
+                if endpoint.consecutive_failures:
+                    # On probation: one request at a time until it answers again.
+                    self.sender.set_host_limit(origin, 1)
+            self.triggers[trigger.id] = info
+        return info
+
+    # -- recording -------------------------------------------------------------------
+
+    def _record(self, outcomes):
+        settings = self.settings
+        now = fields.Datetime.now()
+        updates, attempts = [], []
+        signals = self.trigger_signals
+        for outcome in outcomes:
+            info = self.inflight.pop(outcome.key, None)
+            if info is None:
+                continue
+            if info.get("final"):
+                step = lifecycle.failed_to_prepare(info["final"])
+            else:
+                step = lifecycle.next_step(
+                    outcome, retries_done=info["retry_count"], schedule=settings["schedule"],
+                    retry_on_failure=info["retry_on_failure"], rng=self.rng)
+            error = step.error
+            if step.gone:
+                error = _("The receiver answered 410 Gone: the trigger has been disabled.")
+            elif error is None and step.error_status and step.state != lifecycle.DELIVERED:
+                error = _("The receiver answered HTTP %s.", step.error_status)
+            if error:
+                error = engine_http.clean_text(str(error), ERROR_LIMIT)
+            attempted = step.attempt is not None
+            attempted_at = _utc(outcome.finished_at) if attempted else None
+            attempt_count = info["attempt_count"] + (1 if attempted else 0)
+            retry_count = info["retry_count"] + (1 if attempted and step.state != lifecycle.DELIVERED else 0)
+            next_at = _utc(step.next_at) if step.next_at else now
+            updates.append((
+                outcome.key, step.state, attempt_count, retry_count, next_at,
+                attempted_at or info["last_attempt_at"] or None,
+                attempted_at if step.state == lifecycle.DELIVERED else None,
+                outcome.status or 0, error,
+            ))
+            if attempted:
+                self.done += 1
+                attempts.append((
+                    outcome.key, attempted_at, round(outcome.duration_ms, 2), outcome.status or 0,
+                    step.attempt, error,
+                    _bounded_headers(outcome.headers) or None,
+                    outcome.body or None,
+                ))
+                if step.state == lifecycle.DELIVERED:
+                    signals["delivered"].add(info["trigger_id"])
+                else:
+                    signals["failed"].add(info["trigger_id"])
+                if step.gone:
+                    signals["gone"][info["trigger_id"]] = True
+            self._sample(info, outcome, step, error)
+        self.model._write_batch(updates, attempts, self.token)
+
+    def _sample(self, info, outcome, step, error):
+        endpoint_id = info["endpoint_id"]
+        if not endpoint_id or step.attempt is None or step.health == lifecycle.NONE:
+            return
+        sample = self.samples.setdefault(endpoint_id, {
+            "ok": 0, "failed": 0, "down": 0, "latency_sum": 0.0, "latency_n": 0, "last_error": None})
+        if step.health == lifecycle.UP and outcome.status and 200 <= outcome.status < 300:
+            sample["ok"] += 1
+        else:
+            sample["failed"] += 1
+            sample["last_error"] = error
+            if step.health == lifecycle.DOWN:
+                sample["down"] += 1
+        if outcome.status:
+            sample["latency_sum"] += outcome.duration_ms
+            sample["latency_n"] += 1
+
+    def _flush_signals(self):
+        """Endpoint health and trigger health, each in its own savepoint: advisory
+        data that another runner may be updating at the same moment (kept for the
+        next write when it conflicts)."""
+        cr = self.env.cr
+        if self.samples:
+            samples, self.samples = self.samples, {}
+            try:
+                with cr.savepoint(flush=False):
+                    paused = self.env["postback.endpoint"].sudo()._record_health(samples, fields.Datetime.now())
+                    self._pause(paused)
+            except psycopg2.errors.SerializationFailure:
+                for endpoint_id, sample in samples.items():
+                    merged = self.samples.setdefault(endpoint_id, dict(sample, ok=0, failed=0, down=0,
+                                                                       latency_sum=0.0, latency_n=0))
+                    for key in ("ok", "failed", "down", "latency_sum", "latency_n"):
+                        merged[key] += sample[key]
+            else:
+                for endpoint_id, sample in samples.items():
+                    if sample["ok"] and endpoint_id in self.origins:
+                        self.sender.set_host_limit(self.origins[endpoint_id], None)
+        signals = self.trigger_signals
+        if signals["delivered"] or signals["failed"] or signals["gone"]:
+            self.trigger_signals = {"delivered": set(), "failed": set(), "gone": {}}
+            triggers = self.env["postback.trigger"].sudo()
+            try:
+                with cr.savepoint():
+                    triggers._update_health(
+                        signals["delivered"], signals["failed"],
+                        {tid: triggers.browse(tid) for tid in signals["gone"]}, self.settings)
+            except psycopg2.errors.SerializationFailure:
+                for key in ("delivered", "failed"):
+                    self.trigger_signals[key] |= signals[key]
+                self.trigger_signals["gone"].update(signals["gone"])
+
+    def _pause(self, paused):
+        """Postpone the waiting deliveries of endpoints that just stopped answering."""
+        if not paused:
+            return
+        for endpoint_id, (until, seconds) in paused.items():
+            origin = self.origins.get(endpoint_id)
+            if origin:
+                self.sender.block(origin, seconds)
+            self.env.cr.execute(SQL(
+                "UPDATE postback_delivery d SET next_attempt_at = %s FROM postback_trigger t"
+                " WHERE t.id = d.trigger_id AND t.endpoint_id = %s AND d.state = 'pending'"
+                " AND d.next_attempt_at < %s AND d.claim_token IS NULL",
+                until, endpoint_id, until))
+        self.model.invalidate_model(["next_attempt_at"])
+

@@ -33,8 +33,8 @@ class PostbackEvent(models.Model):
         default="auto",
         readonly=True,
     )
-    payload = fields.Text(string="Input data", readonly=True, help="The input document, as JSON.")
-    payload_pretty = fields.Text(string="Input data (formatted)", compute="_compute_payload_pretty")
+    document = fields.Text(string="Input data", readonly=True, help="The input document, as JSON.")
+    document_pretty = fields.Text(string="Input data (formatted)", compute="_compute_document_pretty")
     delivery_ids = fields.One2many("postback.delivery", "event_id", string="Deliveries", readonly=True)
     delivery_count = fields.Integer(compute="_compute_delivery_count")
 
@@ -45,16 +45,18 @@ class PostbackEvent(models.Model):
             "This order event was already recorded.",
         ),
     ]
+    # The keys of recorded transitions also live in postback.transition, which outlives
+    # the purge of old events: that table is what _record checks.
 
     @api.depends("event_type_id", "order_id")
     def _compute_display_name(self):
         for event in self:
             event.display_name = "%s – %s" % (event.order_id.name or "", event.event_type_id.name or "")
 
-    @api.depends("payload")
-    def _compute_payload_pretty(self):
+    @api.depends("document")
+    def _compute_document_pretty(self):
         for event in self:
-            event.payload_pretty = render.pretty_json(event.payload)
+            event.document_pretty = render.pretty_json(event.document)
 
     def _compute_delivery_count(self):
         groups = self.env["postback.delivery"]._read_group(
@@ -66,7 +68,7 @@ class PostbackEvent(models.Model):
 
     def _get_data(self):
         self.ensure_one()
-        return json.loads(self.payload or "{}")
+        return json.loads(self.document or "{}")
 
     def action_view_deliveries(self):
         self.ensure_one()
@@ -83,9 +85,12 @@ class PostbackEvent(models.Model):
 
         ``entries``: list of dicts with ``order`` (sale.order record), ``code`` (event
         code), and optionally ``dedup_key``, ``picking``, ``transaction``, ``extra``
-        (dict merged into the document). Runs inside the business transaction: only
-        inserts rows, with a fixed number of queries whatever the number of orders
-        or lines; no rendering, no network. Returns the created events.
+        (dict merged into the document). An entry with a ``dedup_key`` is recorded at
+        most once per order and event type, ever: its key is kept in
+        ``postback.transition``, which survives the purge of old events. Runs inside
+        the business transaction: only inserts rows, with a fixed number of queries
+        whatever the number of entries, orders or lines; no rendering, no network.
+        Returns the created events.
         """
         entries = [entry for entry in entries if entry["order"]]
         if not entries:
@@ -110,18 +115,8 @@ class PostbackEvent(models.Model):
             for event_type in trigger.event_type_ids:
                 matching.setdefault((trigger.commercial_partner_id.id, event_type.id), []).append(trigger)
 
-        keyed = [e for e in entries if e.get("dedup_key")]
-        seen = set()
-        if keyed:
-            env.cr.execute(
-                "SELECT order_id, event_type_id, dedup_key FROM postback_event"
-                " WHERE order_id = ANY(%s) AND dedup_key = ANY(%s)",
-                [list({e["order"].id for e in keyed}), list({e["dedup_key"] for e in keyed})],
-            )
-            seen = set(env.cr.fetchall())
-
         now = fields.Datetime.now()
-        to_create, deliveries_per_event = [], []
+        candidates, keys, batch_keys = [], [], set()
         for entry in entries:
             event_type = types.get(entry["code"])
             order = entry["order"].sudo()
@@ -133,11 +128,23 @@ class PostbackEvent(models.Model):
             ]
             if not company_triggers:
                 continue
-            key = (order.id, event_type.id, entry.get("dedup_key"))
-            if key[2] and key in seen:
-                continue
-            seen.add(key)
             uid = "evt_%s" % uuid.uuid4().hex
+            key = (order.id, event_type.id, entry.get("dedup_key") or False)
+            if key[2]:
+                if key in batch_keys:
+                    continue
+                batch_keys.add(key)
+                keys.append((*key, uid, order.company_id.id))
+            candidates.append((entry, order, event_type, key, uid, company_triggers))
+        # One statement claims every key: a transition already recorded (now or by a
+        # concurrent transaction that commits first) is not recorded again, even after
+        # its event was purged.
+        claimed = env["postback.transition"].sudo()._claim(keys, now) if keys else set()
+
+        to_create, deliveries_per_event = [], []
+        for entry, order, event_type, key, uid, company_triggers in candidates:
+            if key[2] and key not in claimed:
+                continue
             document = order._postback_document(
                 entry["code"], uid, now,
                 picking=entry.get("picking"), transaction=entry.get("transaction"),
@@ -152,9 +159,9 @@ class PostbackEvent(models.Model):
                 "picking_id": entry["picking"].id if entry.get("picking") else False,
                 "company_id": order.company_id.id,
                 "occurred_at": now,
-                "dedup_key": entry.get("dedup_key") or False,
+                "dedup_key": key[2],
                 "origin": origin,
-                "payload": json.dumps(document, ensure_ascii=False),
+                "document": json.dumps(document, ensure_ascii=False),
             })
             deliveries_per_event.append(company_triggers)
         if not to_create:

@@ -11,7 +11,7 @@ from odoo.tools import email_normalize
 from odoo.tools.translate import LazyTranslate
 
 from ..engine import http as engine_http
-from ..engine import netcheck, render, signing
+from ..engine import lifecycle, netcheck, render, signing
 
 DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 60.0
@@ -86,6 +86,13 @@ class PostbackTrigger(models.Model):
         tracking=True,
     )
     url = fields.Char(string="URL", tracking=True)
+    endpoint_id = fields.Many2one(
+        "postback.endpoint", string="Endpoint", readonly=True, index=True, copy=False, ondelete="set null",
+        help="The receiving server (scheme, host and port) and its health, shared by every trigger sending there.",
+    )
+    endpoint_health = fields.Selection(related="endpoint_id.health", string="Endpoint health")
+    endpoint_cooldown_until = fields.Datetime(related="endpoint_id.cooldown_until", string="Endpoint paused until")
+    endpoint_last_error = fields.Text(related="endpoint_id.last_error", string="Endpoint last error")
     http_method = fields.Selection(
         [("POST", "POST"), ("PUT", "PUT")], string="Method", default="POST", required=True
     )
@@ -229,11 +236,19 @@ class PostbackTrigger(models.Model):
                     _("Trigger “%(name)s”: the email subject is not valid: %(error)s", name=trigger.name, error=error)
                 ) from error
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        triggers = super().create(vals_list)
+        triggers._sync_endpoint()
+        return triggers
+
     def write(self, vals):
         if vals.get("active") is False:
             vals.setdefault("state", "disabled")
         was_running = self.filtered(lambda t: t.state == "active" and t.active)
         result = super().write(vals)
+        if "url" in vals or "channel" in vals:
+            self._sync_endpoint()
         if "state" in vals or "active" in vals:
             running = self.filtered(lambda t: t.state == "active" and t.active)
             deliveries = self.env["postback.delivery"]
@@ -351,6 +366,18 @@ class PostbackTrigger(models.Model):
     # ------------------------------------------------------------------
     # Business methods
     # ------------------------------------------------------------------
+    @api.model
+    def _sync_all_endpoints(self):
+        self.with_context(active_test=False).sudo().search([("channel", "=", "url")])._sync_endpoint()
+
+    def _sync_endpoint(self):
+        """Link each URL trigger to the endpoint of its URL (created on first use)."""
+        endpoints = self.env["postback.endpoint"].sudo()
+        for trigger in self:
+            endpoint = endpoints._for_url(trigger.url) if trigger.channel == "url" and trigger.url else endpoints
+            if trigger.endpoint_id != endpoint:
+                super(PostbackTrigger, trigger.sudo()).write({"endpoint_id": endpoint.id or False})
+
     def _check_manager(self):
         if not self.env.user.has_group("postback_connector.group_postback_manager"):
             raise UserError(_("Only Postback managers can see or rotate signing secrets."))
@@ -408,10 +435,13 @@ class PostbackTrigger(models.Model):
     def _render_email_subject(self, data):
         self.ensure_one()
         try:
-            return render.render_text(self.email_subject or DEFAULT_EMAIL_SUBJECT, data).strip()[:250]
+            subject = render.render_text(self.email_subject or DEFAULT_EMAIL_SUBJECT, data)
         except render.RenderError:
             # A subject must never block a delivery: fall back to a plain one.
-            return "%s %s" % ((data.get("event") or {}).get("type", ""), (data.get("order") or {}).get("reference", ""))
+            subject = "%s %s" % (
+                (data.get("event") or {}).get("type", ""), (data.get("order") or {}).get("reference", ""))
+        # One line: a line break in a subject header would make every send fail.
+        return " ".join(str(subject).split())[:250]
 
     def _prepare_mail_values(self, body, data, webhook_id):
         """Values of the mail.mail of one email delivery: pretty body + .json attachment."""
@@ -429,6 +459,28 @@ class PostbackTrigger(models.Model):
             "attachment_ids": [(0, 0, {"name": filename, "raw": body, "mimetype": "application/json"})],
         }
 
+    def _send_email_now(self, key, body, data, webhook_id):
+        """Send one email postback through Odoo's mail on this cursor; an engine Outcome.
+
+        The email channel of the runner and of *Send test*: accepted by the SMTP
+        server = delivered (no error), otherwise the error is the attempt's.
+        """
+        self.ensure_one()
+        start = time.monotonic()
+        error = None
+        try:
+            with self.env.cr.savepoint():
+                mail = self.env["mail.mail"].sudo().create(self._prepare_mail_values(body, data, webhook_id))
+                mail.send(raise_exception=False)
+                if mail.state != "sent":
+                    error = mail.failure_reason or _("The email could not be sent.")
+        except Exception as exc:  # noqa: BLE001 - recorded as the attempt's error, never stops the others
+            error = str(exc) or type(exc).__name__
+        return engine_http.Outcome(
+            key=key, status=None, duration_ms=(time.monotonic() - start) * 1000,
+            error=engine_http.clean_text(error, 2000) if error else None,
+        )
+
     def _send_test(self, data):
         """Render ``data`` and send it through the trigger's channel; store the result."""
         self.ensure_one()
@@ -436,35 +488,30 @@ class PostbackTrigger(models.Model):
         webhook_id = "msg_test_%s" % uuid.uuid4().hex
         values = {"last_test_date": fields.Datetime.now()}
         if self.channel == "email":
-            mail = self.env["mail.mail"].sudo().create(self._prepare_mail_values(body, data, webhook_id))
-            start = time.monotonic()
-            mail.send(raise_exception=False)
-            duration = (time.monotonic() - start) * 1000
-            ok = mail.state == "sent"
-            values.update(
-                last_test_ok=ok,
-                last_test_status=0,
-                last_test_duration_ms=round(duration, 1),
-                last_test_result=_("Email sent to %s.", self.email_to)
-                if ok
-                else _("Email could not be sent: %s", mail.failure_reason or mail.state),
-            )
+            outcome = self._send_email_now("test", body, data, webhook_id)
         else:
             request = self._prepare_http_request("test", body, webhook_id)
             with engine_http.HttpSender(max_workers=1, per_host=1, check=self._url_checker()) as sender:
                 outcome = sender.send_all([request])[0]
-            ok = outcome.error is None and outcome.status is not None and 200 <= outcome.status < 300
+        # The runner's success rule: what would a real delivery do with this answer?
+        step = lifecycle.next_step(outcome, retries_done=0, schedule=(0,), retry_on_failure=False)
+        ok = step.state == lifecycle.DELIVERED
+        if self.channel == "email":
+            result = _("Email sent to %s.", self.email_to) if ok else _(
+                "Email could not be sent: %s", outcome.error or "")
+        elif outcome.status is None:
+            result = outcome.error
+        else:
+            result = _("HTTP %(status)s in %(ms)s ms\n%(body)s", status=outcome.status,
+                       ms=round(outcome.duration_ms), body=(outcome.body or "")[:TEST_RESPONSE_PREVIEW])
             if outcome.error:
-                result = outcome.error
-            else:
-                result = _("HTTP %(status)s in %(ms)s ms\n%(body)s", status=outcome.status,
-                           ms=round(outcome.duration_ms), body=(outcome.body or "")[:TEST_RESPONSE_PREVIEW])
-            values.update(
-                last_test_ok=ok,
-                last_test_status=outcome.status or 0,
-                last_test_duration_ms=round(outcome.duration_ms, 1),
-                last_test_result=result,
-            )
+                result = "%s\n%s" % (outcome.error, result)
+        values.update(
+            last_test_ok=ok,
+            last_test_status=outcome.status or 0,
+            last_test_duration_ms=round(outcome.duration_ms, 1),
+            last_test_result=result,
+        )
         self.write(values)
         return ok
 

@@ -4,7 +4,6 @@ import time
 
 from postback_connector.engine import netcheck
 from postback_connector.engine.http import (
-    SKIPPED_ERROR,
     USER_AGENT,
     HttpSender,
     OutgoingRequest,
@@ -19,7 +18,7 @@ def request(key, url, body=b'{"a":1}', timeout=5.0, headers=None):
 
 
 def test_user_agent_names_the_module_version():
-    assert USER_AGENT == "postback_connector/18.0.1.0.0"
+    assert USER_AGENT == "postback_connector/18.0.1.1.0"
     assert user_agent("18.0.2.0.0") == "postback_connector/18.0.2.0.0"
 
 
@@ -108,9 +107,11 @@ def test_slow_endpoint_times_out_and_trips_the_breaker_for_its_host_only(receive
     skipped = [o for o in slow_outcomes if o.skipped]
     # At most one timeout per lane; everything else on that host is skipped.
     assert 1 <= len(timed_out) <= 2
-    assert all(o.error.startswith("Timed out after 0.3 s") for o in timed_out)
+    assert all(o.error == "Timed out: no complete answer within 0.3 s" for o in timed_out)
+    assert all(o.error_kind == "timeout" for o in timed_out)
     assert len(skipped) == 6 - len(timed_out)
-    assert all(o.error == SKIPPED_ERROR and o.status is None for o in skipped)
+    assert all(o.error.startswith("Not attempted") and o.status is None for o in skipped)
+    assert all(o.duration_ms < 800 for o in timed_out), "the deadline is the timeout"
     assert all(o.status == 200 and o.error is None for o in outcomes if o.key[0] == "ok")
     assert len(healthy.hits()) == 6
     assert elapsed < 1.5
@@ -127,16 +128,16 @@ def test_dead_host_cools_down_across_batches_without_network(receiver, closed_po
     assert second[1].status == 200, "other hosts are not affected"
 
 
-def test_cool_down_doubles_while_the_host_keeps_failing(closed_port):
+def test_a_block_set_by_the_runner_skips_the_host_until_it_ends(closed_port, receiver):
     dead = f"http://127.0.0.1:{closed_port}/"
     with HttpSender(per_host=1, cooldown=0.05) as sender:
-        sender.send_all([request(1, dead)])
-        time.sleep(0.06)
-        probe = sender.send_all([request(2, dead)])
-        paused = sender.send_all([request(3, dead)])
+        sender.block(("http", "127.0.0.1", closed_port), 0.2)
+        paused = sender.send_all([request(1, dead), request(2, receiver.url + "/")])
+        time.sleep(0.25)
+        probe = sender.send_all([request(3, dead)])
+    assert paused[0].skipped and paused[0].blocked_for > 0.1
+    assert paused[1].status == 200
     assert probe[0].error == "Connection refused" and not probe[0].skipped
-    assert paused[0].skipped
-    assert sender._cooling[("http", "127.0.0.1", closed_port)][1] == 0.1
 
 
 def test_without_cool_down_the_breaker_lasts_one_batch(closed_port):
@@ -230,3 +231,116 @@ def test_many_sequential_requests_complete(receiver):
     with HttpSender() as sender:
         outcomes = sender.send_all([request(i, receiver.url + "/") for i in range(200)])
     assert sum(o.status == 200 for o in outcomes) == 200
+
+
+class _RawServer:
+    """A 127.0.0.1 TCP server answering every connection with ``script(conn)``."""
+
+    def __init__(self, script):
+        import socket as socket_module  # noqa: PLC0415
+        import threading  # noqa: PLC0415
+
+        self.sock = socket_module.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.script = script
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%s/hook" % self.sock.getsockname()[1]
+
+    def _serve(self):
+        import threading  # noqa: PLC0415
+
+        while not self.stop.is_set():
+            try:
+                conn, _addr = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+
+    def _run(self, conn):
+        try:
+            conn.recv(65536)
+            self.script(conn, self.stop)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
+def _drip(data):
+    def script(conn, stop):
+        for byte in data:
+            if stop.is_set():
+                return
+            conn.sendall(bytes([byte]))
+            time.sleep(0.1)
+    return script
+
+
+def _endless_chunks(conn, stop):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    while not stop.is_set():
+        conn.sendall(b"1\r\nx\r\n")
+        time.sleep(0.05)
+
+
+def test_drip_fed_answers_and_endless_bodies_stop_at_the_absolute_deadline():
+    servers = [
+        _RawServer(_drip(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")),  # status line dripped
+        _RawServer(_drip(b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"y" * 100 + b"\r\n\r\n")),  # headers dripped
+        _RawServer(_endless_chunks),
+    ]
+    try:
+        started = time.monotonic()
+        with HttpSender() as sender:
+            outcomes = sender.send_all([request(i, s.url, timeout=0.8) for i, s in enumerate(servers)])
+        elapsed = time.monotonic() - started
+    finally:
+        for server in servers:
+            server.close()
+    assert elapsed < 2.0, "every request ends at its deadline, in parallel"
+    assert all(o.error_kind == "timeout" for o in outcomes)
+    assert all(o.duration_ms < 1300 for o in outcomes)
+    assert outcomes[0].status is None and outcomes[1].status is None
+    assert outcomes[2].status == 200, "the receiver acknowledged before its body went on forever"
+    assert outcomes[2].error == "The answer did not end within the timeout; it was cut off"
+
+
+def test_lying_content_length_garbage_status_and_silent_close_are_errors_not_crashes():
+    def lying(conn, stop):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nshort")
+        stop.wait(3)
+
+    def garbage(conn, _stop):
+        conn.sendall(b"SPAM\r\n\r\n")
+
+    def silent(_conn, _stop):
+        return
+
+    servers = [_RawServer(lying), _RawServer(garbage), _RawServer(silent)]
+    try:
+        with HttpSender() as sender:
+            outcomes = sender.send_all([request(i, s.url, timeout=0.8) for i, s in enumerate(servers)])
+    finally:
+        for server in servers:
+            server.close()
+    assert outcomes[0].status == 200 and outcomes[0].body == "short" and outcomes[0].error_kind == "timeout"
+    assert outcomes[1].status is None and outcomes[1].error_kind == "protocol"
+    assert "not valid HTTP" in outcomes[1].error
+    assert outcomes[2].status is None and outcomes[2].error_kind == "protocol"
+
+
+def test_a_header_value_http_cannot_carry_is_refused_without_echoing_it(receiver):
+    with HttpSender() as sender:
+        [outcome] = sender.send_all([request(1, receiver.url + "/", headers={"Authorization": "Bearer s3cr3t\n"})])
+    assert outcome.status is None and outcome.error_kind == "invalid"
+    assert "s3cr3t" not in outcome.error
+    assert receiver.hits() == []

@@ -1,0 +1,166 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+"""Endpoint health: one row per receiving server (scheme + host + port).
+
+Shared by every runner and cron call through the database: when an endpoint
+stops answering, the first runner that meets it pauses it (``cooldown_until``)
+and postpones its waiting deliveries, so no other runner pays the timeout
+again until the pause ends. Written by the runner only, in bulk.
+"""
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from ..engine import http as engine_http
+from ..engine import lifecycle
+
+#: Weight of the newest request in the latency average.
+LATENCY_WEIGHT = 0.2
+
+
+class PostbackEndpoint(models.Model):
+    _name = "postback.endpoint"
+    _description = "Postback Endpoint"
+    _order = "name"
+
+    name = fields.Char(string="Endpoint", required=True, readonly=True, index=True,
+                       help="Scheme, server and port the postbacks go to.")
+    trigger_ids = fields.One2many("postback.trigger", "endpoint_id", string="Triggers", readonly=True)
+    trigger_count = fields.Integer(compute="_compute_trigger_count")
+    health = fields.Selection(
+        [("healthy", "Healthy"), ("failing", "Failing"), ("paused", "Paused"), ("unknown", "Not used yet")],
+        compute="_compute_health",
+        help="Paused: it stopped answering, its postbacks wait until the pause ends (then one is tried first).",
+    )
+    consecutive_failures = fields.Integer(readonly=True, help="Requests that failed in a row.")
+    cooldown_until = fields.Datetime(string="Paused until", readonly=True)
+    cooldown_seconds = fields.Integer(string="Pause length (s)", readonly=True)
+    last_error = fields.Text(readonly=True)
+    last_failure_at = fields.Datetime(string="Last failure", readonly=True)
+    last_success_at = fields.Datetime(string="Last success", readonly=True)
+    latency_ms = fields.Float(string="Average answer time (ms)", readonly=True, digits=(16, 1))
+    request_count = fields.Integer(string="Requests", readonly=True)
+    failure_count = fields.Integer(string="Failed requests", readonly=True)
+
+    _sql_constraints = [("name_unique", "unique(name)", "An endpoint is recorded once.")]
+
+    def _compute_trigger_count(self):
+        groups = self.env["postback.trigger"]._read_group(
+            [("endpoint_id", "in", self.ids)], ["endpoint_id"], ["__count"])
+        counts = {endpoint.id: count for endpoint, count in groups}
+        for endpoint in self:
+            endpoint.trigger_count = counts.get(endpoint.id, 0)
+
+    def _compute_health(self):
+        now = fields.Datetime.now()
+        for endpoint in self:
+            if endpoint.cooldown_until and endpoint.cooldown_until > now:
+                endpoint.health = "paused"
+            elif endpoint.consecutive_failures:
+                endpoint.health = "failing"
+            elif endpoint.request_count:
+                endpoint.health = "healthy"
+            else:
+                endpoint.health = "unknown"
+
+    def action_view_triggers(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("postback_connector.postback_trigger_action")
+        action["domain"] = [("endpoint_id", "=", self.id)]
+        return action
+
+    def action_resume(self):
+        """End the pause now (e.g. the customer fixed their server): waiting postbacks go out at once."""
+        self.env["postback.trigger"].check_access("write")
+        endpoints = self.sudo()
+        endpoints.write({"cooldown_until": False})
+        deliveries = self.env["postback.delivery"].sudo()
+        self.env.cr.execute(SQL(
+            "UPDATE postback_delivery d SET next_attempt_at = %s FROM postback_trigger t"
+            " WHERE t.id = d.trigger_id AND t.endpoint_id IN %s AND d.state = 'pending'"
+            " AND d.next_attempt_at > %s AND d.claim_token IS NULL",
+            fields.Datetime.now(), tuple(self.ids), fields.Datetime.now()))
+        deliveries.invalidate_model(["next_attempt_at"])
+        deliveries._wake_runner()
+        return True
+
+    # ------------------------------------------------------------------
+    # Used by triggers and the runner
+    # ------------------------------------------------------------------
+    @api.model
+    def _for_url(self, url):
+        """The endpoint of a URL (created when new), or an empty recordset."""
+        try:
+            origin = engine_http.origin_of(url or "")
+        except ValueError:
+            return self.browse()
+        if not origin[1]:
+            return self.browse()
+        name = engine_http.origin_name(origin)
+        self.env.cr.execute(SQL(
+            "INSERT INTO postback_endpoint (name, consecutive_failures, request_count, failure_count,"
+            " create_uid, write_uid, create_date, write_date)"
+            " VALUES (%s, 0, 0, 0, %s, %s, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')"
+            " ON CONFLICT (name) DO NOTHING", name, self.env.uid, self.env.uid))
+        self.env.cr.execute(SQL("SELECT id FROM postback_endpoint WHERE name = %s", name))
+        return self.browse(self.env.cr.fetchone()[0])
+
+    @api.model
+    def _record_health(self, samples, now):
+        """Apply a runner's health samples in one statement.
+
+        ``samples``: endpoint id -> dict(ok: delivered requests, failed: other attempts,
+        down: those of them that timed out or could not connect, latency_sum, latency_n,
+        last_error).
+        An endpoint that was down gets a pause (30 s, doubling while it keeps failing,
+        at most 15 min); returns {endpoint id: (pause end, pause seconds)} for the
+        endpoints paused now, so the caller can postpone their waiting deliveries.
+        """
+        if not samples:
+            return {}
+        self.env.cr.execute(SQL(
+            "SELECT id, consecutive_failures, cooldown_seconds, latency_ms FROM postback_endpoint"
+            " WHERE id IN %s", tuple(samples)))
+        current = {row[0]: row[1:] for row in self.env.cr.fetchall()}
+        rows, paused = [], {}
+        for endpoint_id, sample in samples.items():
+            if endpoint_id not in current:
+                continue
+            failures, pause, latency = current[endpoint_id]
+            failed = sample["failed"]
+            if sample["down"] and not sample["ok"]:
+                pause = lifecycle.next_cooldown(pause if failures else 0)
+                until = fields.Datetime.add(now, seconds=pause)
+                paused[endpoint_id] = (until, pause)
+            else:
+                until = None
+                if sample["ok"]:
+                    pause = 0
+            if sample["latency_n"]:
+                average = sample["latency_sum"] / sample["latency_n"]
+                latency = average if not latency else latency + LATENCY_WEIGHT * (average - latency)
+            consecutive = 0 if sample["ok"] else (failures or 0) + failed
+            rows.append((
+                endpoint_id, consecutive, until, int(pause or 0), sample["last_error"],
+                now if failed else None, now if sample["ok"] else None, round(latency or 0.0, 1),
+                sample["ok"] + failed, failed,
+            ))
+        self.env.cr.execute_values(
+            """
+            UPDATE postback_endpoint AS e SET
+                consecutive_failures = v.consecutive,
+                cooldown_until = COALESCE(v.until, CASE WHEN v.consecutive = 0 THEN NULL ELSE e.cooldown_until END),
+                cooldown_seconds = v.pause,
+                last_error = COALESCE(v.error, e.last_error),
+                last_failure_at = COALESCE(v.failed_at, e.last_failure_at),
+                last_success_at = COALESCE(v.ok_at, e.last_success_at),
+                latency_ms = v.latency,
+                request_count = e.request_count + v.requests,
+                failure_count = e.failure_count + v.failures,
+                write_date = (now() AT TIME ZONE 'UTC')
+            FROM (VALUES %s) AS v(id, consecutive, until, pause, error, failed_at, ok_at, latency, requests, failures)
+            WHERE e.id = v.id
+            """,
+            rows,
+            template="(%s, %s, %s::timestamp, %s, %s, %s::timestamp, %s::timestamp, %s, %s, %s)",
+        )
+        self.invalidate_model()
+        return paused
