@@ -123,8 +123,9 @@ def test_runner_killed_mid_batch_loses_nothing(odoo_setup, e2e_db, receivers, lo
             "SELECT count(*) FROM postback_delivery WHERE trigger_id = %s AND state = 'delivered'",
             [scenario["trigger_id"]],
         )[0][0]
-        # killed in the middle of a batch: postbacks were received whose batch never committed
-        assert len(received_at_kill) > delivered_at_kill, (len(received_at_kill), delivered_at_kill)
+        # outcomes are committed as they come: at the kill, at most the requests in flight
+        # (16 worker threads) and the last ~25 ms of answers are not recorded yet
+        assert 0 <= len(received_at_kill) - delivered_at_kill <= 64, (len(received_at_kill), delivered_at_kill)
 
         second = odoo_setup.spawn_worker(e2e_db, name="restarted", logdir=logdir, **options)
         processes.append(second)
@@ -142,8 +143,9 @@ def test_runner_killed_mid_batch_loses_nothing(odoo_setup, e2e_db, receivers, lo
         by_id[item.headers["webhook-id"]].append(item)
     assert set(by_id) == set(rows), "some deliveries never arrived"
     repeats = {wid: items for wid, items in by_id.items() if len(items) > 1}
-    # at-least-once: the batch cut by the kill was sent again, with the same id and the same body
-    assert repeats, "expected the interrupted batch to be sent again"
+    # at-least-once: what was in flight at the kill may be sent again, with the same id and body,
+    # and nothing else: never a whole batch
+    assert len(repeats) <= 64, len(repeats)
     assert set(repeats) <= received_at_kill
     for items in repeats.values():
         assert len({item.body for item in items}) == 1, "a repeat must carry the same body"
@@ -211,5 +213,8 @@ def test_one_endpoint_timing_out_does_not_stop_the_others(odoo_setup, e2e_db, re
         )
     )
     assert outcomes.get("retry", 0) > 0, outcomes
-    assert outcomes.get("skipped", 0) > 0, outcomes  # the circuit breaker spared the runner most timeouts
+    # The circuit breaker spared the runner most timeouts: about one wave of lanes
+    # (8 per endpoint) timed out, the rest was postponed without an attempt row.
+    assert outcomes.get("retry", 0) <= 16, outcomes
+    assert "skipped" not in outcomes, outcomes
     odoo_setup.run_action(e2e_db, "deactivate", {"trigger_ids": [dead["trigger_id"]]})
