@@ -324,6 +324,17 @@ class PostbackDelivery(models.Model):
 
         return engine_http.CallJob(key=delivery_id, origin=EMAIL_ORIGIN, fn=send, latest_start=latest_start)
 
+    def _register_hook(self):
+        """After a restart, hand the leftovers of a killed runner to the cron at once
+        (not when their lease ends, nor at the cron's next interval)."""
+        result = super()._register_hook()
+        if not tools.config["test_enable"] and not tools.config.get("stop_after_init"):
+            timer = threading.Timer(2.0, _wake_for_leftovers, args=(self.env.cr.dbname,))
+            timer.daemon = True
+            timer.name = "postback-restart"
+            timer.start()
+        return result
+
     # ------------------------------------------------------------------
     # Waking up for the next retry
     # ------------------------------------------------------------------
@@ -419,6 +430,21 @@ def _wake_later(dbname, epoch):
         timer.start()
 
 
+def _wake_for_leftovers(dbname):
+    """Release the leases of runners that are gone and wake the delivery cron if work is due."""
+    try:
+        registry = odoo.modules.registry.Registry(dbname)
+        with registry.cursor() as cr:
+            env = api.Environment(cr, odoo.SUPERUSER_ID, {})
+            deliveries = env["postback.delivery"]
+            released = deliveries._release_orphans()
+            if released or deliveries._count_due():
+                for cron in deliveries._get_runner_crons():
+                    cron._trigger()
+    except Exception:  # noqa: BLE001 - the cron's regular interval still runs the queue
+        _logger.warning("Postback runner: could not check for leftovers after start", exc_info=True)
+
+
 def _notify_cron_workers(dbname):
     from odoo.addons.base.models.ir_cron import ODOO_NOTIFY_FUNCTION  # noqa: PLC0415
 
@@ -464,6 +490,7 @@ class _Run:
         self.buffer = []
         self.done = 0
         self.sender = None
+        self.lease_wake = False
 
     # -- main loop ---------------------------------------------------------------
 
@@ -606,6 +633,12 @@ class _Run:
                 request = info["factory"](delivery.id, body, delivery.webhook_id)
                 request.latest_start = self.hard_end - request.timeout
                 jobs.append(request)
+        if self.may_commit and not self.lease_wake:
+            # If this worker dies, its leases end then: make sure a cron runs at that time.
+            self.lease_wake = True
+            cron = self.env.ref("postback_connector.ir_cron_send_deliveries", raise_if_not_found=False)
+            if cron:
+                cron.sudo()._trigger(lease_end + timedelta(seconds=1))
         # Failures are leased too: their outcome is written like any other.
         self._lease(leases + [(delivery.id, None) for delivery, _error in failures], lease_end)
         for delivery, error in failures:
