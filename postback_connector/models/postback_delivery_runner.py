@@ -441,7 +441,7 @@ def _wake_for_leftovers(dbname):
             if released or deliveries._count_due():
                 for cron in deliveries._get_runner_crons():
                     cron._trigger()
-    except Exception:  # noqa: BLE001 - the cron's regular interval still runs the queue
+    except Exception:
         _logger.warning("Postback runner: could not check for leftovers after start", exc_info=True)
 
 

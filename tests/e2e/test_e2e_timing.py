@@ -58,9 +58,10 @@ def test_a_retry_goes_out_after_its_retry_after_and_within_about_a_second_of_it(
 
 
 def test_a_killed_runners_leftovers_go_out_within_seconds_of_the_restart(
-    odoo_setup, e2e_db, receivers, tmp_path, logdir, processes
+    odoo_setup, e2e_db, receivers, tmp_path, processes
 ):
     total = 300
+    logdir = tmp_path / "logs"
     with receivers.HttpReceiver(delay=0.05) as receiver:
         scenario = odoo_setup.run_action(
             e2e_db, "scenario",
