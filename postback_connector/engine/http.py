@@ -59,6 +59,10 @@ MAX_HEADER_NAME = 100
 MAX_HEADER_VALUE = 1000
 TRUNCATED_MARKER = "\n[... response truncated after {max_body} bytes]"
 SKIPPED_ERROR = "Not attempted: the server did not respond to an earlier postback"
+BUSY_ERROR = "Not attempted yet: the server answers slowly; its postbacks are sent a few at a time"
+#: Jobs waiting per endpoint, in lanes' worth: more would only wait here while
+#: other endpoints' work could go (they are postponed instead, not attempted).
+QUEUE_LANES = 2
 COOLING_ERROR = "Not attempted: the server did not respond recently; trying again in {seconds} s"
 RELEASED_ERROR = "Not attempted: the runner's time was up; queued again"
 #: First pause of an endpoint that timed out or refused connections (the
@@ -367,13 +371,14 @@ def _seconds(value):
 
 
 class _Host:
-    __slots__ = ("blocked_until", "limit", "queue", "running")
+    __slots__ = ("blocked_until", "latency", "limit", "queue", "running")
 
     def __init__(self):
         self.queue = deque()
         self.running = 0
         self.limit = None
         self.blocked_until = 0.0
+        self.latency = 0.0  # seconds, moving average of this endpoint's requests
 
 
 class HttpSender:
@@ -474,6 +479,11 @@ class HttpSender:
                 outcome = self._skipped(job, host)
             elif host.running < (host.limit or self.per_host) and self._running < self.max_workers:
                 self._start(origin, host, job, callback)
+            elif len(host.queue) >= QUEUE_LANES * (host.limit or self.per_host) and host.latency > 0.2:
+                # A slow endpoint: its excess waits in the database, not in this runner.
+                lanes = host.limit or self.per_host
+                wait = max(1.0, (len(host.queue) + host.running) / lanes * host.latency)
+                outcome = Outcome(job.key, None, error=BUSY_ERROR, skipped=True, blocked_for=wait)
             else:
                 host.queue.append((job, callback))
         if outcome is not None:
@@ -531,6 +541,9 @@ class HttpSender:
             host = self._hosts[origin]
             host.running -= 1
             self._running -= 1
+            if not outcome.skipped:
+                seconds = outcome.duration_ms / 1000
+                host.latency = seconds if not host.latency else host.latency + 0.3 * (seconds - host.latency)
             if outcome.error_kind in TRIPPING_KINDS and self.cooldown > 0:
                 host.blocked_until = max(host.blocked_until, time.monotonic() + self.cooldown)
             if host.blocked_until > time.monotonic():

@@ -344,3 +344,23 @@ def test_a_header_value_http_cannot_carry_is_refused_without_echoing_it(receiver
     assert outcome.status is None and outcome.error_kind == "invalid"
     assert "s3cr3t" not in outcome.error
     assert receiver.hits() == []
+
+
+def test_a_slow_endpoint_keeps_a_bounded_queue_the_rest_is_postponed_not_attempted(receiver_factory):
+    slow, fast = receiver_factory(), receiver_factory()
+    slow.route("/", delay=0.4)
+    with HttpSender(max_workers=8, per_host=2) as sender:
+        sender.send_all([request("warm", slow.url + "/")])  # the sender learns it is slow
+        started = time.monotonic()
+        outcomes = sender.send_all(
+            [request(("slow", i), slow.url + "/") for i in range(20)]
+            + [request(("fast", i), fast.url + "/") for i in range(20)])
+        elapsed = time.monotonic() - started
+    slow_ones = [o for o in outcomes if o.key[0] == "slow"]
+    sent = [o for o in slow_ones if not o.skipped]
+    postponed = [o for o in slow_ones if o.skipped]
+    assert len(sent) == 2 + 2 * 2, "its lanes plus a queue of two lanes' worth"
+    assert all(o.status == 200 for o in sent)
+    assert all(o.blocked_for >= 1.0 and "slowly" in o.error for o in postponed)
+    assert all(o.status == 200 for o in outcomes if o.key[0] == "fast")
+    assert elapsed < 2.0
