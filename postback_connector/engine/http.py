@@ -271,10 +271,21 @@ def _shared_ssl_context():
         return _SSL_CONTEXT
 
 
-def _open_socket(host, port, connect_timeout, deadline):
-    """A connected _DeadlineSocket to host:port (every resolved address tried in turn)."""
+def _candidates(host, port, addresses):
+    if addresses is None:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [
+        (socket.AF_INET6, socket.SOCK_STREAM, 0, "", (str(a), port, 0, 0)) if a.version == 6
+        else (socket.AF_INET, socket.SOCK_STREAM, 0, "", (str(a), port))
+        for a in addresses
+    ]
+
+
+def _open_socket(host, port, connect_timeout, deadline, addresses=None):
+    """A connected _DeadlineSocket to host:port: to ``addresses`` (already checked) when
+    given, else to every address the name resolves to, in turn."""
     last = None
-    for family, type_, proto, _name, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+    for family, type_, proto, _name, address in _candidates(host, port, addresses):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise DeadlineExceeded("deadline")
@@ -301,6 +312,7 @@ class _Connection(http.client.HTTPConnection):
         self.pb_deadline = None
         self.pb_connect_timeout = 5.0
         self.pb_used = 0
+        self.pb_addresses = None  # the checked addresses of the endpoint (None: resolve)
         if proxy:
             super().__init__(proxy[0], proxy[1])
             if self.pb_tls:
@@ -310,8 +322,10 @@ class _Connection(http.client.HTTPConnection):
 
     def connect(self):
         _scheme, host, port = self.pb_origin
-        target = self.pb_proxy or (host, port)
-        sock = _open_socket(target[0], target[1], self.pb_connect_timeout, self.pb_deadline)
+        if self.pb_proxy:
+            sock = _open_socket(self.pb_proxy[0], self.pb_proxy[1], self.pb_connect_timeout, self.pb_deadline)
+        else:
+            sock = _open_socket(host, port, self.pb_connect_timeout, self.pb_deadline, self.pb_addresses)
         sock.pb_deadline = self.pb_deadline
         self.sock = sock
         if self._tunnel_host:
@@ -605,9 +619,10 @@ class HttpSender:
             return Outcome(request.key, None, error=message, error_kind=kind,
                            duration_ms=(time.perf_counter() - started) * 1000)
 
+        addresses = None
         if self.check is not None:
             try:
-                self.check(request.url)
+                addresses = self.check(request.url)
             except ValueError as exc:  # UnsafeTargetError or an invalid URL
                 return failed(str(exc), REFUSED)
         parts = urlsplit(request.url)
@@ -617,6 +632,8 @@ class HttpSender:
         for attempt in (1, 2):
             connection = self._checkout(origin)
             reused = connection.pb_used > 0
+            # Connect to what was checked, never to a second DNS answer.
+            connection.pb_addresses = addresses
             connection.pb_set_deadline(deadline, min(request.connect_timeout, request.timeout))
             got_answer = False
             try:
@@ -706,8 +723,9 @@ class HttpSender:
 
     def _body_text(self, raw, content_type):
         text = decode_body(raw[: self.max_body], content_type)
-        if len(raw) > self.max_body:
-            text += TRUNCATED_MARKER.format(max_body=self.max_body)
+        # Escaped bytes take four characters: the stored text is bounded too.
+        if len(raw) > self.max_body or len(text) > self.max_body:
+            text = text[: self.max_body] + TRUNCATED_MARKER.format(max_body=self.max_body)
         return text
 
 

@@ -6,10 +6,12 @@ services (databases, cloud metadata at 169.254.169.254, admin panels).
 ``check_target`` therefore refuses hosts that resolve to non-public
 addresses unless an administrator allowed private targets.
 
-This is a best-effort check: the HTTP library resolves the name again when
-it connects, so a DNS server that changes its answer between the two
-lookups is not stopped. It reliably stops literal internal addresses and
-names that point inside the network.
+The name is resolved once: ``check_target`` returns the addresses it
+checked and the HTTP channel connects to exactly those (keeping the name
+for the Host header and TLS verification), so a DNS server that changes its
+answer between two lookups (DNS rebinding) cannot lead a request inside the
+network. An outbound proxy, if one is configured, resolves the name itself:
+it must enforce the same policy.
 """
 
 import ipaddress
@@ -36,6 +38,15 @@ _NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 
 _cache = {}
 _cache_lock = threading.Lock()
+#: The name resolver: ``(host, port) -> getaddrinfo-like list`` (replaceable in tests).
+_resolver = None
+
+
+def set_resolver(resolver):
+    """Use ``resolver(host, port)`` (getaddrinfo's answer shape) instead of DNS; None restores it."""
+    global _resolver  # noqa: PLW0603 - a test hook, set once
+    _resolver = resolver
+    clear_cache()
 
 
 class UnsafeTargetError(ValueError):
@@ -125,7 +136,7 @@ def _resolve(host, port):
         if hit and hit[0] > now:
             return hit[1]
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = (_resolver or _getaddrinfo)(host, port)
     except (socket.gaierror, UnicodeError, OSError):
         raise UnsafeTargetError(
             f"The server name '{host}' cannot be resolved; check the URL for typing mistakes"
@@ -143,6 +154,10 @@ def _resolve(host, port):
     return addresses
 
 
+def _getaddrinfo(host, port):
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
 def clear_cache():
     """Forget all resolved names (used by tests and after settings changes)."""
     with _cache_lock:
@@ -150,10 +165,14 @@ def clear_cache():
 
 
 def check_target(url, allow_private=False):
-    """Raise unless ``url`` is valid and (unless allowed) reaches only public addresses."""
+    """Raise unless ``url`` is valid and (unless allowed) reaches only public addresses.
+
+    Returns the addresses that were checked (``ipaddress`` objects), which the
+    caller must connect to, or None when any address is allowed.
+    """
     validate_url(url)
     if allow_private:
-        return
+        return None
     parts = urlsplit(url)
     host = parts.hostname
     port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
@@ -168,3 +187,4 @@ def check_target(url, allow_private=False):
                 f"The server '{host}' resolves to a {kind} address ({address}), which postbacks may not "
                 "be sent to; an administrator can allow private targets in Settings"
             )
+    return addresses

@@ -74,6 +74,8 @@ PARAM_PREFIX = "postback_connector."
 # Planner settings of the claim statement (see _claim_due_batch).
 CLAIM_SETTINGS = "SET LOCAL jit = off; SET LOCAL enable_sort = off"
 EMAIL_ORIGIN = ("smtp", "odoo", 0)
+#: Seconds between two writes of endpoint health (sooner when an endpoint goes down).
+HEALTH_INTERVAL = 1.0
 #: Retries further away than this are left to the cron's regular interval.
 WAKE_HORIZON = 3600
 
@@ -491,6 +493,7 @@ class _Run:
         self.done = 0
         self.sender = None
         self.lease_wake = False
+        self.health_written = 0.0
 
     # -- main loop ---------------------------------------------------------------
 
@@ -506,6 +509,7 @@ class _Run:
         self.sender.set_host_limit(EMAIL_ORIGIN, EMAIL_LANES)
         try:
             self._loop()
+            self._commit_and_flush(force=True)
         except Exception:
             # Nothing more may start; what is running ends by its deadline. The leases
             # of what was claimed make it due again (same body, same webhook-id).
@@ -540,12 +544,10 @@ class _Run:
                 if not claimed:
                     last_empty_claim = now
                     if not self.inflight:
-                        self._flush_signals()
-                        self.model._commit_progress()
+                        self._commit_and_flush()
                         return
             if wrote:
-                self._flush_signals()
-                self.model._commit_progress()
+                self._commit_and_flush()
             if not self.inflight:
                 if not claiming:
                     return
@@ -759,23 +761,28 @@ class _Run:
             sample["latency_sum"] += outcome.duration_ms
             sample["latency_n"] += 1
 
-    def _flush_signals(self):
-        """Endpoint health and trigger health, each in its own savepoint: advisory
-        data that another runner may be updating at the same moment (kept for the
-        next write when it conflicts)."""
-        cr = self.env.cr
-        if self.samples:
+    def _commit_and_flush(self, force=False):
+        # Outcomes first: the health transaction must not wait on this one's row locks.
+        self.model._commit_progress()
+        self._flush_signals(force)
+        self.model._commit_progress()
+
+    def _flush_signals(self, force=False):
+        """Endpoint health, then trigger health: advisory data other runners may be
+        updating at the same moment.
+
+        Endpoint health goes in its own short READ COMMITTED transaction (concurrent
+        runners wait for each other on the row instead of failing on it), at most once
+        a second unless an endpoint just went down (its pause must start at once).
+        """
+        if self.samples and (force or any(s["down"] for s in self.samples.values())
+                             or time.monotonic() - self.health_written >= HEALTH_INTERVAL):
             samples, self.samples = self.samples, {}
+            self.health_written = time.monotonic()
             try:
-                with cr.savepoint(flush=False):
-                    paused = self.env["postback.endpoint"].sudo()._record_health(samples, fields.Datetime.now())
-                    self._pause(paused)
-            except psycopg2.errors.SerializationFailure:
-                for endpoint_id, sample in samples.items():
-                    merged = self.samples.setdefault(endpoint_id, dict(sample, ok=0, failed=0, down=0,
-                                                                       latency_sum=0.0, latency_n=0))
-                    for key in ("ok", "failed", "down", "latency_sum", "latency_n"):
-                        merged[key] += sample[key]
+                self._write_health(samples)
+            except psycopg2.Error:
+                _logger.info("Postback runner: endpoint health not recorded this time", exc_info=True)
             else:
                 for endpoint_id, sample in samples.items():
                     if sample["ok"] and endpoint_id in self.origins:
@@ -784,6 +791,7 @@ class _Run:
         if signals["delivered"] or signals["failed"] or signals["gone"]:
             self.trigger_signals = {"delivered": set(), "failed": set(), "gone": {}}
             triggers = self.env["postback.trigger"].sudo()
+            cr = self.env.cr
             try:
                 with cr.savepoint():
                     triggers._update_health(
@@ -794,7 +802,20 @@ class _Run:
                     self.trigger_signals[key] |= signals[key]
                 self.trigger_signals["gone"].update(signals["gone"])
 
-    def _pause(self, paused):
+    def _write_health(self, samples):
+        now = fields.Datetime.now()
+        if not self.may_commit:  # tests: in the test transaction
+            paused = self.env["postback.endpoint"].sudo()._record_health(samples, now)
+            self._pause(self.env, paused)
+            return
+        with self.env.registry.cursor() as cr:
+            cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            env = api.Environment(cr, self.env.uid, {})
+            paused = env["postback.endpoint"].sudo()._record_health(samples, now)
+            self._pause(env, paused)
+            cr.commit()
+
+    def _pause(self, env, paused):
         """Postpone the waiting deliveries of endpoints that just stopped answering."""
         if not paused:
             return
@@ -802,10 +823,10 @@ class _Run:
             origin = self.origins.get(endpoint_id)
             if origin:
                 self.sender.block(origin, seconds)
-            self.env.cr.execute(SQL(
+            env.cr.execute(SQL(
                 "UPDATE postback_delivery d SET next_attempt_at = %s FROM postback_trigger t"
                 " WHERE t.id = d.trigger_id AND t.endpoint_id = %s AND d.state = 'pending'"
                 " AND d.next_attempt_at < %s AND d.claim_token IS NULL",
                 until, endpoint_id, until))
-        self.model.invalidate_model(["next_attempt_at"])
+        env["postback.delivery"].invalidate_model(["next_attempt_at"])
 

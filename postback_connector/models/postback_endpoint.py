@@ -116,9 +116,10 @@ class PostbackEndpoint(models.Model):
         """
         if not samples:
             return {}
+        # Locked in id order: concurrent runners update one endpoint one after the other.
         self.env.cr.execute(SQL(
             "SELECT id, consecutive_failures, cooldown_seconds, latency_ms FROM postback_endpoint"
-            " WHERE id IN %s", tuple(samples)))
+            " WHERE id IN %s ORDER BY id FOR NO KEY UPDATE", tuple(sorted(samples))))
         current = {row[0]: row[1:] for row in self.env.cr.fetchall()}
         rows, paused = [], {}
         for endpoint_id, sample in samples.items():

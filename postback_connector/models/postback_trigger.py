@@ -428,7 +428,7 @@ class PostbackTrigger(models.Model):
         allow_private = self._allow_private_targets()
 
         def check(url):
-            netcheck.check_target(url, allow_private=allow_private)
+            return netcheck.check_target(url, allow_private=allow_private)
 
         return check
 
@@ -473,9 +473,11 @@ class PostbackTrigger(models.Model):
                 mail = self.env["mail.mail"].sudo().create(self._prepare_mail_values(body, data, webhook_id))
                 mail.send(raise_exception=False)
                 if mail.state != "sent":
-                    error = mail.failure_reason or _("The email could not be sent.")
+                    reason = " ".join((mail.failure_reason or "").split())
+                    error = _("The email could not be sent: the mail server did not accept it (%s).", reason) \
+                        if reason else _("The email could not be sent.")
         except Exception as exc:  # noqa: BLE001 - recorded as the attempt's error, never stops the others
-            error = str(exc) or type(exc).__name__
+            error = _("The email could not be sent (%s).", " ".join(str(exc).split()) or type(exc).__name__)
         return engine_http.Outcome(
             key=key, status=None, duration_ms=(time.monotonic() - start) * 1000,
             error=engine_http.clean_text(error, 2000) if error else None,
@@ -497,8 +499,8 @@ class PostbackTrigger(models.Model):
         step = lifecycle.next_step(outcome, retries_done=0, schedule=(0,), retry_on_failure=False)
         ok = step.state == lifecycle.DELIVERED
         if self.channel == "email":
-            result = _("Email sent to %s.", self.email_to) if ok else _(
-                "Email could not be sent: %s", outcome.error or "")
+            result = _("Email sent to %s.", self.email_to) if ok else (
+                outcome.error or _("The email could not be sent."))
         elif outcome.status is None:
             result = outcome.error
         else:

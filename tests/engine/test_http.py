@@ -364,3 +364,85 @@ def test_a_slow_endpoint_keeps_a_bounded_queue_the_rest_is_postponed_not_attempt
     assert all(o.blocked_for >= 1.0 and "slowly" in o.error for o in postponed)
     assert all(o.status == 200 for o in outcomes if o.key[0] == "fast")
     assert elapsed < 2.0
+
+
+def test_the_request_goes_to_the_checked_address_not_to_a_second_dns_answer(receiver_factory):
+    """DNS rebinding: the name is resolved once, by the check; the transport connects to
+    that answer even though the resolver would now answer another address."""
+    import socket as socket_module  # noqa: PLC0415
+
+    first = receiver_factory()  # 127.0.0.1
+    second = Receiver127(first.port)  # same port on 127.0.0.2: the "rebound" answer
+    answers = [("127.0.0.1",), ("127.0.0.2",)]
+    calls = []
+
+    def resolver(host, port):
+        calls.append(host)
+        address = answers[min(len(calls), len(answers)) - 1][0]
+        return [(socket_module.AF_INET, socket_module.SOCK_STREAM, 6, "", (address, port))]
+
+    netcheck.set_resolver(resolver)
+    try:
+        url = f"http://rebind.example:{first.port}/hook"
+
+        def check(target):  # the policy's lookup, without the policy (both answers are loopback here)
+            netcheck.validate_url(target)
+            return netcheck._resolve("rebind.example", first.port)
+
+        with HttpSender(check=check) as sender:
+            [outcome] = sender.send_all([request(1, url)])
+        netcheck.clear_cache()
+        assert netcheck._resolve("rebind.example", first.port)[0].compressed == "127.0.0.2", "the answer changed"
+    finally:
+        netcheck.set_resolver(None)
+        second.close()
+    assert outcome.status == 200
+    assert len(first.hits()) == 1 and first.hits()[0].headers["Host"] == f"rebind.example:{first.port}"
+    assert second.hits == [], "nothing reached the second answer"
+
+
+class Receiver127:
+    """Accepts on 127.0.0.2:port and records whether anything arrived."""
+
+    def __init__(self, port):
+        import socket as socket_module  # noqa: PLC0415
+        import threading  # noqa: PLC0415
+
+        self.hits = []
+        self.sock = socket_module.socket()
+        self.sock.setsockopt(socket_module.SOL_SOCKET, socket_module.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.2", port))
+        self.sock.listen(4)
+        self.sock.settimeout(0.1)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _addr = self.sock.accept()
+            except OSError:
+                continue
+            self.hits.append(conn.recv(4096))
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(2)
+        self.sock.close()
+
+
+def test_a_name_resolving_inside_the_network_is_refused_before_any_connection(receiver):
+    import socket as socket_module  # noqa: PLC0415
+
+    netcheck.set_resolver(lambda host, port: [
+        (socket_module.AF_INET, socket_module.SOCK_STREAM, 6, "", ("127.0.0.1", port))])
+    try:
+        with HttpSender(check=lambda url: netcheck.check_target(url, allow_private=False)) as sender:
+            [outcome] = sender.send_all([request(1, f"http://internal.example:{receiver.port}/hook")])
+    finally:
+        netcheck.set_resolver(None)
+    assert outcome.status is None and outcome.error_kind == "refused"
+    assert "loopback" in outcome.error
+    assert receiver.hits() == [], "nothing was sent"
