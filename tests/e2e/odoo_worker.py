@@ -1,7 +1,8 @@
 """A delivery runner process: calls the cron method in a loop until the queue is empty.
 
     python odoo_worker.py --db DB [--name A] [--batch-size N] [--time-budget S]
-                          [--max-seconds T] [--trigger-ids 1,2] [--go-file F]
+                          [--max-seconds T] [--trigger-ids 1,2] [--go-file F] [--call-log 1]
+                          [--trigger-ids-file F]
 
 Each call is ``env['postback.delivery']._cron_send_due_deliveries(...)`` on a
 fresh cursor, exactly what the Odoo cron runs (it commits after every
@@ -12,7 +13,13 @@ of an order's sequence), so the worker waits a little and claims again.
 
 The last stdout line is a JSON summary: ``{"name", "sent", "calls",
 "elapsed", "pending", "timed_out"}`` where ``sent`` counts the deliveries
-this process handled.
+this process handled. With ``--call-log 1`` every call also prints a line
+``{"event": "call", "name", "started", "duration", "done"}`` (wall-clock
+start, seconds) as soon as it returns, so a test can check that no call ran
+past its time budget even when the process is killed later. With
+``--trigger-ids-file F`` the trigger ids are read from ``F`` (comma
+separated) once the go file exists, so a runner can load its registry while
+the test is still creating the triggers.
 """
 
 import argparse
@@ -63,6 +70,8 @@ def main(argv=None):
     parser.add_argument("--go-file", default="", help="after loading, wait until this file exists (start barrier)")
     parser.add_argument("--patch", default="", help="FILE.py:function[,FILE.py:function]: apply experiments first")
     parser.add_argument("--profile", default="", help="write a cProfile dump of the sending loop here")
+    parser.add_argument("--call-log", type=int, default=0, help="1: print a JSON line per cron call (its duration)")
+    parser.add_argument("--trigger-ids-file", default="", help="read --trigger-ids from this file after the go file")
     args = parser.parse_args(argv)
     trigger_ids = [int(x) for x in args.trigger_ids.split(",") if x.strip()]
 
@@ -83,18 +92,26 @@ def main(argv=None):
         deadline = time.monotonic() + GO_TIMEOUT
         while not os.path.exists(args.go_file) and time.monotonic() < deadline:
             time.sleep(0.01)
+    if args.trigger_ids_file:
+        with open(args.trigger_ids_file) as ids_file:
+            trigger_ids = [int(x) for x in ids_file.read().split(",") if x.strip()]
     started = time.monotonic()
     while True:
         with odoo_boot.environment(odoo, registry) as env:
             if profiler:
                 profiler.enable()
             call_started = time.monotonic()
+            call_wall = time.time()
             done = env["postback.delivery"]._cron_send_due_deliveries(
                 batch_size=args.batch_size, time_budget=args.time_budget
             )
             if profiler:
                 profiler.disable()
         calls += 1
+        if args.call_log:
+            duration = round(time.monotonic() - call_started, 3)
+            call = {"event": "call", "name": args.name, "started": call_wall, "duration": duration, "done": done}
+            print(json.dumps(call), flush=True)
         if done:
             sent += done
             first_sent_at = first_sent_at or call_started
