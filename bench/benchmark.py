@@ -1,6 +1,7 @@
-"""postback_connector benchmark: six measurements side by side in one run.
+"""postback_connector benchmark: the measurements side by side in one run.
 
     python bench/benchmark.py [--keep] [--db postback_bench] [--deliveries 5000] [--profile] [--experiments]
+                              [--only 1,2,7a,...] [--reuse-db] [--no-results]
 
 Sets up its own database (a copy of $POSTBACK_TEST_BASE_DB, default
 postback_test_base, + the addon; dropped at the end unless --keep), a fast
@@ -14,21 +15,31 @@ measures:
 4. the idle-queue latency from the confirmation commit to the receiver,
    through a real Odoo server with one cron thread;
 5. the healthy throughput while one endpoint always times out;
-6. the time to claim the next batch with 1,000,000 rows in the table.
+6. the time to claim the next batch with 1,000,000 rows in the table;
+7. the healthy throughput of the first 5,000 deliveries while 10 % go to
+   (a) an endpoint that never answers, (b) one that drip-feeds its answer;
+8. the deliveries repeated after a runner is SIGKILLed mid-run;
+9. Odoo's own base_automation webhook vs our trigger on order confirmation;
+10. a scaling table: enqueue cost vs order lines and matching triggers,
+    cron throughput vs distinct endpoints.
 
-Prints a Markdown table (metric | measured | target | ok) and writes it to
-bench/RESULTS.md with the date, the machine and the versions. Uses the
-same environment knobs as the e2e tests (tests/e2e/harness.py).
+Prints Markdown tables (metric | measured | target | ok, then the scaling
+table) and writes them to bench/RESULTS.md with the date, the machine and
+the versions. ``--only`` takes step numbers or names (see SELECTORS). Uses
+the same environment knobs as the e2e tests (tests/e2e/harness.py).
 """
 
 import argparse
 import contextlib
 import datetime
+import itertools
 import json
 import math
 import os
 import platform
 import re
+import runpy
+import signal
 import statistics
 import subprocess
 import sys
@@ -65,6 +76,58 @@ HISTORY_ROWS = 1_000_000
 PENDING_ROWS = 3_000
 BACKLOG_ROWS = 100_000
 DEAD_WINDOW = 40  # seconds the dead-endpoint runs may take at most
+ISOLATION_WINDOW = 40  # seconds (after the runner is ready) until 4,500 healthy deliveries must have arrived
+KILL_WINDOW = 60  # seconds each runner of step 8 may take
+KILL_TOTAL = 3000
+ENDPOINT_TOTAL = 3000  # deliveries per point of 10c
+ENDPOINT_POINTS = (1, 10, 1000)
+ENDPOINT_WINDOW = 90
+ENDPOINT_CHAIN = 3  # deliveries per (trigger, order): 3,000 / 1,000 endpoints
+SLOW_RECEIVER_DELAY = 0.2
+RECEIVER_MAX_WORKERS = 16  # the runner's max_workers (DEFAULT_MAX_WORKERS): the bound of row 8 is 2x that
+
+# The parts of the run: name, step number, time limit in seconds (a safety net by SIGALRM on top of
+# each part's own bounded waits: a misbehaving runner gives "timed out after N s", never a hang).
+# They run in this order whatever --only selects; the claim step last (it leaves a million
+# history rows and a 100,000-row backlog behind).
+PARTS = (
+    ("render", "1", 180),
+    ("enqueue", "2", 400),
+    ("throughput", "3", 400),
+    ("latency", "4", 400),
+    ("dead", "5", 300),
+    ("isolation_timeout", "7a", 240),
+    ("isolation_drip", "7b", 240),
+    ("kill", "8", 300),
+    ("scale_lines", "10a", 600),
+    ("scale_triggers", "10b", 400),
+    ("scale_endpoints", "10c", 600),
+    ("webhook", "9", 600),
+    ("claim", "6", 900),
+)
+PART_NUMBERS = {name: number for name, number, _limit in PARTS}
+PART_LIMITS = {name: limit for name, _number, limit in PARTS}
+# --only: step numbers or names (and a few groups) -> parts
+SELECTORS = {
+    **{number: [name] for name, number, _limit in PARTS},
+    **{name: [name] for name, _number, _limit in PARTS},
+    "7": ["isolation_timeout", "isolation_drip"],
+    "isolation": ["isolation_timeout", "isolation_drip"],
+    "10": ["scale_lines", "scale_triggers", "scale_endpoints"],
+    "scaling": ["scale_lines", "scale_triggers", "scale_endpoints"],
+}
+NEEDS_THROUGHPUT = {"dead", "claim", "isolation_timeout", "isolation_drip"}
+
+
+def part_order(part):
+    """Sort key of a part's rows in the table: its step number (7a before 7b before 8, 10 last)."""
+    number = PART_NUMBERS.get(part or "", "99")
+    digits = re.match(r"\d+", number)
+    return (int(digits.group()) if digits else 99, number)
+
+
+class PartTimeout(Exception):
+    pass
 
 
 class Bench:
@@ -72,12 +135,15 @@ class Bench:
         self.args = args
         self.db = args.db
         self.setup = None
-        self.rows = []  # (metric, measured, target, ok)
+        self.rows = []  # (order, metric, measured, target, ok)
+        self.scale = {}  # scaling table: row label -> {column: text}
+        self.part = None
+        self.throughput_receiver = None
         self.notes = []
         self.details = {}
         self.receiver = None
         self.ports = None
-        self.logdir = Path(args.logdir)
+        self.logdir = Path(args.logdir or f"/tmp/postback_bench_logs/{args.db}")
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.throughput = None
         self.throughput_scenario = None
@@ -88,31 +154,60 @@ class Bench:
         sys.stderr.flush()
 
     def row(self, metric, measured, target, ok):
-        self.rows.append((metric, measured, target, "n/a" if ok is None else ("yes" if ok else "**NO**")))
+        order = part_order(self.part)
+        self.rows.append((order, metric, measured, target, "n/a" if ok is None else ("yes" if ok else "**NO**")))
 
     def action(self, name, spec=None, timeout=600):
         return self.setup.run_action(self.db, name, spec, timeout=timeout, script=BENCH_ACTIONS)
 
-    def url(self, path="/hook", hang=False):
-        return "http://127.0.0.1:%s%s" % (self.ports["hang_port" if hang else "port"], path)
+    def url(self, path="/hook", hang=False, port=None):
+        return "http://127.0.0.1:%s%s" % (port or self.ports["hang_port" if hang else "port"], path)
 
-    def receiver_stats(self, reset=False):
+    def hang_url(self, index):
+        """A never-answering endpoint no earlier step used (runners may remember a cool-down)."""
+        ports = self.ports.get("hang_ports") or [self.ports["hang_port"]]
+        return self.url(port=ports[index % len(ports)])
+
+    def receiver_stats(self, reset=False, path=None, port=None):
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(self.url("/__reset" if reset else "/__stats"), timeout=10) as response:
+        url = self.url(path or ("/__reset" if reset else "/__stats"), port=port)
+        with opener.open(url, timeout=10) as response:
             return json.loads(response.read())
 
-    def start_receiver(self):
-        out = self.logdir / "fast_receiver.out"
+    def receiver_times(self, port=None):
+        """Arrival times (receiver clock) of the first receipt of every distinct webhook-id, in order."""
+        return self.receiver_stats(path="/__times", port=port)
+
+    def start_helper(self, name, script, *args):
+        """Start a helper server process (own session); return (proc, its JSON line)."""
+        out = self.logdir / f"{name}.out"
         with open(out, "w") as handle:
-            self.receiver = subprocess.Popen(
-                [self.setup.python, str(HERE / "fast_receiver.py")],
+            proc = subprocess.Popen(
+                [self.setup.python, str(script), *map(str, args)],
                 stdout=handle,
                 stderr=subprocess.STDOUT,
                 env=self.setup.child_env(),
                 start_new_session=True,
             )
-        assert harness.wait_until(lambda: out.read_text().strip() or self.receiver.poll() is not None, 20)
-        self.ports = harness.last_json(out.read_text())
+        if not harness.wait_until(lambda: out.read_text().strip() or proc.poll() is not None, 30):
+            harness.stop_process(proc)
+            raise TimeoutError(f"{name} did not start within 30 s")
+        try:
+            return proc, harness.last_json(out.read_text())
+        except ValueError:
+            harness.stop_process(proc)
+            raise
+
+    def cancel_pending(self, trigger_ids):
+        """Take what a step left in the queue out of it (and out of the next steps' claims)."""
+        self.setup.query(
+            self.db,
+            "UPDATE postback_delivery SET state = 'cancelled' WHERE trigger_id = ANY(%s) AND state = 'pending'",
+            [list(trigger_ids)],
+        )
+
+    def start_receiver(self):
+        self.receiver, self.ports = self.start_helper("fast_receiver", HERE / "fast_receiver.py")
         self.log(f"fast receiver: pid {self.receiver.pid}, ports {self.ports}")
 
     def run_worker(self, name, trigger_ids, **options):
@@ -209,6 +304,10 @@ class Bench:
         stats = self.receiver_stats()
         rate = result["sent"] / result["elapsed"]
         self.throughput = rate
+        # the same rate on the receiver's clock, first to last arrival: the reference of step 7
+        times = self.receiver_times()
+        if len(times) > 1 and times[-1] > times[0]:
+            self.throughput_receiver = (len(times) - 1) / (times[-1] - times[0])
         size = self.setup.query(
             self.db,
             "SELECT avg(octet_length(payload))::int FROM postback_delivery WHERE trigger_id = %s",
@@ -236,6 +335,7 @@ class Bench:
             "states": states,
             "body_bytes": size,
             "bare": bare_result,
+            "receiver_rate_first_to_last": self.throughput_receiver,
         }
         self.print_profile("throughput")
         ok_delivered = states.get("delivered") == n and stats["unique"] == n
@@ -252,7 +352,7 @@ class Bench:
             None,
         )
         ratio = rate / bare_result["rate"] * 100
-        self.row("3c. cron throughput / bare loop", f"{ratio:.1f} %", "≥ 50 %", ratio >= 50)
+        self.row("3c. cron throughput / bare loop", f"{ratio:.1f} %", "≥ 60 %", ratio >= 60)
         if self.args.experiments:
             scenario = self.action(
                 "scenario",
@@ -324,7 +424,7 @@ class Bench:
             p99 < 3 and not missing,
         )
 
-    def dead_endpoint_run(self, label, dead_orders, dead_events_per_order, patch=None, total=None):
+    def dead_endpoint_run(self, label, dead_orders, dead_events_per_order, *, patch=None, total=None, hang_index=0):
         """Healthy deliveries (90 %) mixed evenly with deliveries to an endpoint that never answers (10 %)."""
         n = total or self.args.deliveries
         healthy_orders = max(1, n * 9 // 100)
@@ -342,7 +442,7 @@ class Bench:
                     },
                     {
                         "customer": f"Bench Dead Endpoint {label}",
-                        "url": self.url(hang=True),
+                        "url": self.hang_url(hang_index),
                         "timeout": 1.0,
                         "n_orders": dead_orders,
                         "events_per_order": dead_events_per_order,
@@ -420,7 +520,7 @@ class Bench:
             "< 10 %",
             loss < 10,
         )
-        rate, loss, result, healthy, dead = self.dead_endpoint_run("burst", self.args.deliveries // 10, 1)
+        rate, loss, result, healthy, dead = self.dead_endpoint_run("burst", self.args.deliveries // 10, 1, hang_index=1)
         self.row(
             f"5b. same, first {healthy['deliveries'] + dead['deliveries']:,} deliveries only (burst: includes the "
             "one 1 s timeout before the host cools down)",
@@ -428,6 +528,459 @@ class Bench:
             "(< 10 %)",
             None,
         )
+
+    # -- 7. isolation: one bad endpoint among healthy ones, first 5,000 deliveries -----------------------------------
+    def wait_ready(self, proc, timeout=120):
+        harness.wait_workers_ready([proc], timeout=timeout)
+        return time.monotonic()
+
+    def isolation_run(self, label, bad_url, bad_kind):
+        """4,500 healthy deliveries interleaved with 500 (one per order) to a bad endpoint (timeout 1 s).
+
+        The healthy throughput is measured on the receiver's clock, from the first healthy
+        arrival to the 4,500th distinct one (like the step 3 reference, first to last of 5,000).
+        """
+        n = self.args.deliveries
+        scenario = self.action(
+            "scenario",
+            {
+                "customers": [
+                    {
+                        "customer": f"Bench Isolation Healthy {label}",
+                        "url": self.url(),
+                        "n_orders": max(1, n * 9 // 100),
+                        "events_per_order": 10,
+                        "lines_per_order": 3,
+                        "template_lines": TYPICAL_MAPPING,
+                    },
+                    {
+                        "customer": f"Bench Isolation {bad_kind} {label}",
+                        "url": bad_url,
+                        "timeout": 1.0,
+                        "n_orders": n // 10,
+                        "events_per_order": 1,
+                        "lines_per_order": 3,
+                        "template_lines": TYPICAL_MAPPING,
+                    },
+                ]
+            },
+        )
+        healthy, bad = scenario["customers"]
+        target = healthy["deliveries"]
+        trigger_ids = (healthy["trigger_id"], bad["trigger_id"])
+        self.log(f"queued {target} healthy + {bad['deliveries']} deliveries to the {bad_kind} endpoint {bad_url}")
+        self.receiver_stats(reset=True)
+        name = f"isolation_{label}"
+        proc = self.setup.spawn_worker(
+            self.db,
+            name=name,
+            logdir=self.logdir,
+            trigger_ids=str(healthy["trigger_id"]),
+            time_budget=120,
+            max_seconds=ISOLATION_WINDOW,
+        )
+        result = None
+        try:
+            ready = self.wait_ready(proc)
+            deadline = ready + ISOLATION_WINDOW
+            stats = self.receiver_stats()
+            while stats["unique"] < target and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.1)
+                stats = self.receiver_stats()
+            reached = stats["unique"] >= target
+            waited = time.monotonic() - ready
+            ended_wall = time.time()
+            count_at_end = stats["unique"]
+            if proc.poll() is not None:
+                with contextlib.suppress(Exception):
+                    result = harness.worker_result(proc, timeout=10)
+        finally:
+            harness.stop_process(proc)  # SIGTERM its group, SIGKILL after 10 s
+        stats = self.receiver_stats()
+        times = self.receiver_times()
+        states = {
+            f"{'healthy' if trigger_id == healthy['trigger_id'] else bad_kind} {state}": count
+            for trigger_id, state, count in self.setup.query(
+                self.db,
+                "SELECT trigger_id, state, count(*) FROM postback_delivery WHERE trigger_id = ANY(%s) GROUP BY 1, 2",
+                [list(trigger_ids)],
+            )
+        }
+        bad_attempts = dict(
+            self.setup.query(
+                self.db,
+                "SELECT a.outcome, count(*) FROM postback_delivery_attempt a JOIN postback_delivery d"
+                " ON d.id = a.delivery_id WHERE d.trigger_id = %s GROUP BY a.outcome",
+                [bad["trigger_id"]],
+            )
+        )
+        self.cancel_pending(trigger_ids)
+        self.action("deactivate", {"trigger_ids": list(trigger_ids)})
+        k = min(target, len(times))
+        span = (times[k - 1] - times[0]) if k > 1 else 0.0
+        if reached and span > 0:
+            rate = (k - 1) / span
+        elif times:
+            # not all there within the window: the rate over the window, from the first arrival
+            rate = count_at_end / max(1e-9, ended_wall - times[0])
+        else:
+            rate = 0.0
+        reference = self.throughput_receiver
+        loss = (1 - rate / reference) * 100 if reference else math.nan
+        self.details[name] = {
+            "worker": result,
+            "receiver": stats,
+            "healthy": target,
+            "bad": bad["deliveries"],
+            "bad_url": bad_url,
+            "reached": reached,
+            "healthy_received_in_window": count_at_end,
+            "waited_s": round(waited, 2),
+            "span_first_to_target_s": round(span, 3),
+            # where the healthy stream stalled: (seconds without a new healthy arrival, after the n-th one)
+            "longest_gaps": longest_gaps(times[:k]),
+            "healthy_rate": rate,
+            "reference_rate_step3_receiver": reference,
+            "states_at_the_end": states,
+            "bad_attempts": bad_attempts,
+        }
+        return {
+            "rate": rate,
+            "loss": loss,
+            "reached": reached,
+            "waited": waited,
+            "received": count_at_end,
+            "target": target,
+            "bad_count": bad["deliveries"],
+        }
+
+    def isolation_rows(self, letter, what, run):
+        rate, loss, reached, waited = run["rate"], run["loss"], run["reached"], run["waited"]
+        received, target, bad_count = run["received"], run["target"], run["bad_count"]
+        reference = self.throughput_receiver
+        head = (
+            f"7{letter}. healthy throughput, first {target + bad_count:,} deliveries, while 1 endpoint {what} "
+            f"({bad_count:,} of them, 1 per order; trigger timeout 1 s); receiver clock, 1st to "
+            f"{target:,}th healthy"
+        )
+        if reached:
+            measured = (
+                f"{rate:,.0f} /s = loss {loss:.0f} % vs {reference:,.0f} /s (step 3 on the receiver's clock)"
+                if reference
+                else f"{rate:,.0f} /s (no step 3 reference)"
+            )
+        else:
+            measured = (
+                f"timed out after {waited:.0f} s: {received:,} of {target:,} healthy delivered "
+                f"({rate:,.0f} /s over the window, loss {loss:.0f} %)"
+            )
+        self.row(head, measured, "loss < 5 %", reached and loss < 5)
+
+    def step_isolation_timeout(self):
+        result = self.isolation_run("timeout", self.hang_url(2), "timing out")
+        self.isolation_rows("a", "accepts and never answers", result)
+
+    def step_isolation_drip(self):
+        drip = self.ports.get("drip_ports") or []
+        if not drip:
+            raise RuntimeError("the receiver has no drip-feeding port")
+        result = self.isolation_run("drip", self.url(port=drip[0]), "drip-feeding")
+        self.isolation_rows(
+            "b",
+            "drip-feeds its answer (1 byte of status line/headers every 0.2 s: only an absolute "
+            "per-request deadline stops it)",
+            result,
+        )
+
+    # -- 8. SIGKILL mid-run ------------------------------------------------------------------------------------------
+    def step_kill(self):
+        total = KILL_TOTAL
+        scenario = self.action(
+            "scenario",
+            {
+                "customer": "Bench Kill",
+                "url": self.url(),
+                "n_orders": total // 10,
+                "events_per_order": 10,
+                "lines_per_order": 3,
+                "template_lines": TYPICAL_MAPPING,
+            },
+        )
+        trigger_id = scenario["trigger_id"]
+        total = scenario["deliveries"]
+
+        def delivered():
+            return self.setup.query(
+                self.db,
+                "SELECT count(*) FROM postback_delivery WHERE trigger_id = %s AND state = 'delivered'",
+                [trigger_id],
+            )[0][0]
+
+        self.receiver_stats(reset=True)
+        first = self.setup.spawn_worker(
+            self.db,
+            name="kill_first",
+            logdir=self.logdir,
+            trigger_ids=str(trigger_id),
+            time_budget=120,
+            max_seconds=KILL_WINDOW,
+        )
+        second = None
+        try:
+            ready = self.wait_ready(first)
+            stats = self.receiver_stats()
+            while stats["unique"] < total // 2 and first.poll() is None and time.monotonic() < ready + KILL_WINDOW:
+                time.sleep(0.005)
+                stats = self.receiver_stats()
+            finished_first = first.poll() is not None
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(first.pid, signal.SIGKILL)  # its whole process group, no clean-up at all
+            killed = time.monotonic()
+            first.wait(timeout=10)
+            time.sleep(0.5)  # the receiver answers what was already on the wire; PostgreSQL ends the backend
+            at_kill = self.receiver_stats()
+            committed_at_kill = delivered()
+            spawned = time.monotonic()
+            second = self.setup.spawn_worker(
+                self.db,
+                name="kill_second",
+                logdir=self.logdir,
+                trigger_ids=str(trigger_id),
+                time_budget=120,
+                max_seconds=KILL_WINDOW,
+            )
+            second_ready = self.wait_ready(second)
+            result = harness.worker_result(second, timeout=KILL_WINDOW + 30)
+            all_done = time.monotonic()
+        finally:
+            harness.stop_process(first, sig=signal.SIGKILL)
+            harness.stop_process(second)
+        final = self.receiver_stats()
+        committed = delivered()
+        self.cancel_pending([trigger_id])
+        in_flight = at_kill["unique"] - committed_at_kill
+        repeated = final["repeated_ids"]
+        self.details["kill"] = {
+            "queued": total,
+            "killed_after_received": at_kill["unique"],
+            "committed_at_kill": committed_at_kill,
+            "received_not_committed_at_kill": in_flight,
+            "first_finished_before_kill": finished_first,
+            "final_receiver": final,
+            "delivered_in_db": committed,
+            "second_worker": result,
+            "restart_to_all_delivered_s": round(all_done - spawned, 2),
+            "second_registry_load_s": round(second_ready - spawned, 2),
+            "kill_to_all_delivered_s": round(all_done - killed, 2),
+        }
+        all_ok = committed == total and final["unique"] == total
+        bound = RECEIVER_MAX_WORKERS * 2
+        self.row(
+            f"8. webhook-ids received more than once after a SIGKILL mid-run ({total:,} queued; killed at "
+            f"{at_kill['unique']:,} received, {committed_at_kill:,} committed)",
+            f"{repeated:,} repeated ({final['requests'] - final['unique']:,} extra requests); in flight at the kill "
+            f"(received, not committed): {in_flight:,}"
+            + (" — the first runner had FINISHED before the kill" if finished_first else ""),
+            f"≤ {bound} (16 in flight × 2), ≤ in flight",
+            repeated <= bound and repeated <= max(in_flight, 0) and not finished_first,
+        )
+        self.row(
+            "8b. restarted runner: time until every delivery is delivered",
+            f"{all_done - spawned:.1f} s from its start ({second_ready - spawned:.1f} s loading Odoo, "
+            f"{result['sent']:,} sent); {committed:,}/{total:,} delivered, {final['unique']:,} distinct ids received",
+            "all delivered",
+            all_ok,
+        )
+
+    # -- 9. Odoo's own webhook vs ours ---------------------------------------------------------------------------------
+    def ensure_module(self, module):
+        state = self.setup.query(self.db, "SELECT state FROM ir_module_module WHERE name = %s", [module])
+        if state and state[0][0] == "installed":
+            return 0.0
+        started = time.monotonic()
+        cmd = [*self.setup.odoo_cmd(self.db), "-i", module, "--stop-after-init", "--log-level=warn", "--no-http"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=harness.INSTALL_TIMEOUT, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"installing {module} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        harness.quiet_other_crons(self.setup, self.db)  # the module may bring crons of its own
+        return time.monotonic() - started
+
+    def step_webhook(self):
+        install = self.ensure_module("base_automation")
+        self.log(f"base_automation installed ({install:.0f} s)")
+        proc, info = self.start_helper("slow_receiver", HERE / "slow_receiver.py", "--delay", SLOW_RECEIVER_DELAY)
+        try:
+            base = f"http://127.0.0.1:{info['port']}"
+            result = self.action(
+                "webhook_compare",
+                {"odoo_url": base + "/odoo", "our_url": base + "/ours", "n": 20, "warmup": 3, "lines_per_order": 5},
+            )
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with opener.open(base + "/__stats", timeout=10) as response:
+                received = json.loads(response.read())
+        finally:
+            harness.stop_process(proc)
+        result["receiver"] = received
+        result["base_automation_install_s"] = round(install, 1)
+        self.details["webhook"] = result
+        med = result["median_ms"]
+        calls = received["requests"].get("/odoo", 0)
+        delay_ms = SLOW_RECEIVER_DELAY * 1000
+        self.row(
+            f"9a. action_confirm median, committed (5 lines), with Odoo's base_automation \"Send Webhook "
+            f'Notification" (on_state_set → sale) to a receiver answering in {delay_ms:.0f} ms: posted '
+            "synchronously inside the transaction (ir.actions.server._run_action_webhook: requests.post, "
+            "timeout 1 s, no retry, from base_automation's write() hook)",
+            f"{med['odoo']:.1f} ms (of which {result['webhook_call_median_ms']['odoo']:.1f} ms in the webhook "
+            f"call; {calls}/{result['confirmations_per_kind']} received)",
+            "-",
+            None,
+        )
+        self.row(
+            "9b. same, customer with our trigger to the same receiver (only enqueued in the transaction; "
+            "the cron sends it after the commit)",
+            f"{med['ours']:.1f} ms ({received['requests'].get('/ours', 0)} sent during the measure; "
+            f"{'/'.join(map(str, result['deliveries_per_confirmation']))} delivery queued per confirmation)",
+            "-",
+            None,
+        )
+        saved = med["odoo"] - med["ours"]
+        self.row(
+            "9. our trigger vs Odoo's webhook on confirmation (9a − 9b; 9c: neither, same order shape)",
+            f"ours {saved:.0f} ms faster ({saved / med['odoo'] * 100:.0f} % of 9a); 9c {med['neither']:.1f} ms",
+            "ours < Odoo's",
+            med["ours"] < med["odoo"] and calls == result["confirmations_per_kind"],
+        )
+
+    # -- 10. scaling ---------------------------------------------------------------------------------------------------
+    def scale_cell(self, label, column, text):
+        self.scale.setdefault(label, {})[column] = text
+
+    def step_scale_lines(self):
+        points = [1, 10, 100, 1000]
+        result = self.action(
+            "enqueue_scaling",
+            {
+                "mode": "lines",
+                "url": self.url(),
+                "points": points,
+                "reps": {"1": 9, "10": 9, "100": 5, "1000": 2},
+                # 1,000 lines: no warm-up of its own (~7 s per confirmation; the caches are warm by then)
+                "warmup": {"1": 1, "10": 1, "100": 1, "1000": 0},
+                "only_with": [1000],  # without trigger: another ~10 s per confirmation, for a noisy figure
+            },
+            timeout=PART_LIMITS["scale_lines"],
+        )
+        self.details["scale_lines"] = result
+        for point in points:
+            item = result["points"][str(point)]
+            self.scale_cell(
+                "10a. enqueue cost per confirmation vs order lines: inside postback.event._record (+flush), "
+                "1 trigger; ms, SQL queries",
+                point,
+                f"{item['record_ms']:.2f} ms, {item['record_queries']:.0f} q",
+            )
+            self.scale_cell(
+                "10a′. action_confirm median of those orders, with / without trigger (for scale; n)",
+                point,
+                f"{item['confirm_ms']:,.0f} / "
+                + ("-" if item["confirm_without_ms"] is None else f"{item['confirm_without_ms']:,.0f}")
+                + f" ms (n={item['n']})",
+            )
+
+    def step_scale_triggers(self):
+        points = [1, 10, 100]
+        result = self.action(
+            "enqueue_scaling",
+            {
+                "mode": "triggers",
+                "url": self.url(),
+                "points": points,
+                "reps": {"1": 9, "10": 7, "100": 5},
+                "warmup": 1,
+                "lines_per_order": 5,
+            },
+            timeout=PART_LIMITS["scale_triggers"],
+        )
+        self.details["scale_triggers"] = result
+        for point in points:
+            item = result["points"][str(point)]
+            self.scale_cell(
+                "10b. enqueue cost per confirmation vs matching triggers of the customer (5 lines): ms, SQL "
+                "queries, deliveries queued",
+                point,
+                f"{item['record_ms']:.2f} ms, {item['record_queries']:.0f} q, "
+                f"{'/'.join(map(str, item['deliveries_per_confirmation']))} d",
+            )
+        self.scale_cell(
+            "10b. enqueue cost per confirmation vs matching triggers of the customer (5 lines): ms, SQL "
+            "queries, deliveries queued",
+            1000,
+            "-",
+        )
+
+    def step_scale_endpoints(self):
+        extra = max(ENDPOINT_POINTS) - 1
+        proc, info = self.start_helper(
+            "many_receiver", HERE / "fast_receiver.py", "--extra-ports", extra, "--hang-ports", 1, "--drip-ports", 0
+        )
+        ports = [info["port"], *info["extra_ports"]]
+        results = {}
+        try:
+            for count in ENDPOINT_POINTS:
+                urls = [f"http://127.0.0.1:{port}/hook" for port in ports[:count]]
+                scenario = self.action(
+                    "endpoint_scenario",
+                    {
+                        "urls": urls,
+                        "total": ENDPOINT_TOTAL,
+                        # the same shape at every point: 1,000 (trigger, order) sequences of 3 deliveries,
+                        # so only the number of endpoints changes (per-order ordering holds each next one)
+                        "events_per_order": ENDPOINT_CHAIN,
+                        "customer": f"Bench Endpoints {count}",
+                    },
+                )
+                self.log(f"queued {scenario['deliveries']} deliveries over {count} endpoints in {scenario['seconds']}s")
+                self.receiver_stats(reset=True, port=info["port"])
+                try:
+                    result = self.run_worker(
+                        f"endpoints_{count}",
+                        scenario["trigger_ids"],
+                        time_budget=120,
+                        max_seconds=ENDPOINT_WINDOW,
+                    )
+                    error = None
+                except (TimeoutError, RuntimeError) as exc:
+                    result, error = None, str(exc)[:300]
+                stats = self.receiver_stats(port=info["port"])
+                self.cancel_pending(scenario["trigger_ids"])
+                self.action("deactivate", {"trigger_ids": scenario["trigger_ids"]})
+                results[count] = {
+                    "worker": result,
+                    "receiver": stats,
+                    "deliveries": scenario["deliveries"],
+                    "error": error,
+                    "setup_s": scenario["seconds"],
+                }
+                label = (
+                    f"10c. cron throughput vs distinct endpoints (host:port on 127.0.0.1; {ENDPOINT_TOTAL:,} "
+                    f"deliveries in {ENDPOINT_TOTAL // ENDPOINT_CHAIN:,} (trigger, order) sequences of "
+                    f"{ENDPOINT_CHAIN} at every point, batch 200, 1 runner)"
+                )
+                if result is None:
+                    self.scale_cell(label, count, f"ERROR ({error[:80]})")
+                    continue
+                rate = result["sent"] / result["elapsed"] if result["elapsed"] else 0.0
+                text = f"{rate:,.0f} /s"
+                if result["timed_out"] or stats["unique"] < scenario["deliveries"]:
+                    text += f" (timed out after {result['elapsed']:.0f} s: {stats['unique']:,} delivered)"
+                elif stats["ports_hit"] != count:
+                    text += f" ({stats['ports_hit']} ports hit)"
+                self.scale_cell(label, count, text)
+            self.scale_cell(label, 100, "-")
+        finally:
+            harness.stop_process(proc)
+            self.details["scale_endpoints"] = results
 
     def step_claim(self):
         scenario = self.throughput_scenario
@@ -505,56 +1058,113 @@ class Bench:
         )
 
     # -- run ----------------------------------------------------------------------------
+    def selected_parts(self):
+        tokens = [t.strip().lower() for t in self.args.only.split(",") if t.strip()]
+        if not tokens:
+            return [name for name, _number, _limit in PARTS]
+        wanted = set()
+        for token in tokens:
+            if token not in SELECTORS:
+                raise SystemExit(f"--only: unknown step {token!r} (known: {', '.join(SELECTORS)})")
+            wanted.update(SELECTORS[token])
+        if wanted & NEEDS_THROUGHPUT:
+            wanted.add("throughput")  # their reference (and the claim step's queue)
+        return [name for name, _number, _limit in PARTS if name in wanted]
+
+    def run_part(self, part, step):
+        limit = PART_LIMITS.get(part, 600)
+
+        def alarm(_signum, _frame):
+            raise PartTimeout(f"timed out after {limit} s")
+
+        previous = signal.signal(signal.SIGALRM, alarm)
+        signal.alarm(limit)
+        started = time.monotonic()
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - report it and go on with the other steps
+            traceback.print_exc()
+            text = str(exc) if isinstance(exc, PartTimeout) else f"ERROR: {type(exc).__name__}: {str(exc)[:200]}"
+            self.row(f"{PART_NUMBERS.get(part, '?')}. {part}", text, "-", False)
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+            self.timings[part] = round(time.monotonic() - started, 1)
+            self.log(f"step {part}: {self.timings[part]} s")
+
     def run(self):
+        parts = self.selected_parts()
         try:
             self.setup = harness.detect()
         except harness.Unavailable as exc:
             sys.stderr.write(f"benchmark needs Odoo: {exc}\n")
             return 2
         self.versions = versions(self.setup)
-        self.log(f"creating database {self.db}")
-        self.setup.create_db(self.db, log=self.log)
+        self.timings = {}
+        reuse = self.args.reuse_db and self.setup.db_exists(self.db)
+        if reuse:
+            self.log(f"reusing database {self.db}")
+        else:
+            self.log(f"creating database {self.db}")
+            self.setup.create_db(self.db, log=self.log)
         harness.quiet_other_crons(self.setup, self.db)
         try:
             self.start_receiver()
-            for name, step in (
-                ("render", self.step_render),
-                ("enqueue", self.step_enqueue),
-                ("throughput", self.step_throughput),
-                ("latency", self.step_latency),
-                ("dead endpoint", self.step_dead_endpoint),
-                ("claim", self.step_claim),
-            ):
-                only = set(filter(None, self.args.only.split(",")))
-                if only and name.split()[0] not in only:
-                    # the dead-endpoint and claim steps need the queue and the rate of the throughput step
-                    if not (name == "throughput" and only & {"dead", "claim"}):
-                        continue
-                self.log(f"step: {name}")
-                try:
-                    step()
-                except Exception as exc:  # noqa: BLE001 - report it and go on with the other steps
-                    traceback.print_exc()
-                    self.row(f"{name}", f"ERROR: {type(exc).__name__}: {str(exc)[:200]}", "-", False)
+            steps = {
+                "render": self.step_render,
+                "enqueue": self.step_enqueue,
+                "throughput": self.step_throughput,
+                "latency": self.step_latency,
+                "dead": self.step_dead_endpoint,
+                "isolation_timeout": self.step_isolation_timeout,
+                "isolation_drip": self.step_isolation_drip,
+                "kill": self.step_kill,
+                "scale_lines": self.step_scale_lines,
+                "scale_triggers": self.step_scale_triggers,
+                "scale_endpoints": self.step_scale_endpoints,
+                "webhook": self.step_webhook,
+                "claim": self.step_claim,  # last: it leaves 1,000,000 history rows and a 100,000-row backlog
+            }
+            for part in parts:
+                self.part = part
+                self.log(f"step: {part}")
+                self.run_part(part, steps[part])
         finally:
             harness.stop_process(self.receiver)
-            if not self.args.keep:
+            if not (self.args.keep or self.args.reuse_db):
                 self.log(f"dropping database {self.db}")
                 self.setup.drop_db(self.db)
+        self.details["step seconds"] = self.timings
         self.report()
-        return 0 if all(row[3] != "**NO**" for row in self.rows) else 1
+        return 0 if all(row[4] != "**NO**" for row in self.rows) else 1
 
     def report(self):
         command = " ".join(["python bench/benchmark.py", *sys.argv[1:]])
-        table = ["| metric | measured | target | ok |", "|---|---|---|---|"]
-        table += ["| %s | %s | %s | %s |" % row for row in self.rows]
+        table = []
+        if self.rows or not self.scale:
+            table = ["| metric | measured | target | ok |", "|---|---|---|---|"]
+            table += ["| %s | %s | %s | %s |" % row[1:] for row in sorted(self.rows, key=lambda row: row[0])]
+        if self.scale:
+            columns = [1, 10, 100, 1000]
+            table += [
+                "",
+                "How it scales (same run; `-`: not measured):",
+                "",
+                "| scaling | 1 | 10 | 100 | 1,000 |",
+                "|---|---|---|---|---|",
+            ]
+            table += [
+                "| %s | %s |" % (label, " | ".join(cells.get(c, "-") for c in columns))
+                for label, cells in self.scale.items()
+            ]
         head = [
             "# postback_connector benchmark",
             "",
             f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
             f"- machine: {os.cpu_count()} cores, {platform.machine()}, {platform.system()} {platform.release()}; "
             f"load average at start {LOAD_AT_START}",
-            f"- Python {self.versions['python']}, Odoo {self.versions['odoo']}, PostgreSQL {self.versions['postgres']}",
+            f"- Python {self.versions['python']}, Odoo {self.versions['odoo']} (odoo.release.version of "
+            f"{self.setup.odoo_src}), PostgreSQL {self.versions['postgres']}",
             f"- run time: {time.monotonic() - STARTED:.0f} s (`{command}`)",
             "",
         ]
@@ -574,13 +1184,19 @@ class Bench:
             self.log(f"wrote {HERE / 'RESULTS.md'}")
 
 
+def longest_gaps(times, count=5):
+    gaps = sorted(((b - a, index + 1) for index, (a, b) in enumerate(itertools.pairwise(times))), reverse=True)
+    return [{"seconds": round(gap, 3), "after_nth": nth} for gap, nth in gaps[:count]]
+
+
 def versions(setup):
     python = subprocess.run(
         [setup.python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True, text=True, check=False
     ).stdout.strip()
-    release = (setup.odoo_src / "odoo" / "release.py").read_text()
-    match = re.search(r"version_info\s*=\s*\(([^)]*)\)", release)
-    odoo = ".".join(p.strip().strip("'\"") for p in match.group(1).split(",")[:3]) if match else "?"
+    try:  # release.py is plain assignments: run it alone, without importing the odoo package
+        odoo = runpy.run_path(str(setup.odoo_src / "odoo" / "release.py"))["version"]
+    except Exception:  # noqa: BLE001 - the header then says so
+        odoo = "?"
     postgres = setup.query("postgres", "SHOW server_version")[0][0]
     return {"python": python, "odoo": odoo, "postgres": postgres}
 
@@ -598,7 +1214,14 @@ def main():
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated steps: render,enqueue,throughput,latency,dead,claim (dead and claim also run throughput)",
+        help="comma-separated steps, by number or name: 1 render, 2 enqueue, 3 throughput, 4 latency, 5 dead, "
+        "6 claim, 7 isolation (7a timeout, 7b drip), 8 kill, 9 webhook, 10 scaling (10a lines, 10b triggers, "
+        "10c endpoints); 5, 6 and 7 also run 3 (their reference)",
+    )
+    parser.add_argument(
+        "--reuse-db",
+        action="store_true",
+        help="use --db as it is when it exists (piecewise runs while developing; implies --keep)",
     )
     parser.add_argument(
         "--experiments",
@@ -606,7 +1229,7 @@ def main():
         help="also measure the prototypes of bench/experiments.py (proposed addon changes)",
     )
     parser.add_argument("--no-results", action="store_true", help="do not write bench/RESULTS.md")
-    parser.add_argument("--logdir", default="/tmp/postback_bench_logs")
+    parser.add_argument("--logdir", default="", help="default: /tmp/postback_bench_logs/<db>")
     args = parser.parse_args()
     sys.exit(Bench(args).run())
 
