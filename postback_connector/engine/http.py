@@ -46,9 +46,9 @@ from urllib.parse import urlsplit
 
 VERSION = "18.0.1.1.0"
 USER_AGENT = f"postback_connector/{VERSION}"
-#: Endpoints whose idle keep-alive connections are kept (least recently used
-#: endpoints are closed first).
-MAX_IDLE_HOSTS = 256
+#: Idle keep-alive connections kept in all (those of the least recently used
+#: endpoints are closed first): enough for a thousand endpoints in rotation.
+MAX_IDLE_CONNECTIONS = 1024
 #: Idle connections kept per endpoint.
 MAX_IDLE_PER_HOST = 8
 #: Extra response bytes read past max_body so the connection can be reused.
@@ -410,6 +410,7 @@ class HttpSender:
         self._lock = threading.Lock()
         self._hosts = {}
         self._idle = OrderedDict()  # origin -> idle connections, least recently used first
+        self._idle_count = 0
         self._proxies = {}
         self._pool = None
         self._running = 0
@@ -436,6 +437,7 @@ class HttpSender:
             pool.shutdown(wait=True)
         with self._lock:
             idle, self._idle = self._idle, OrderedDict()
+            self._idle_count = 0
         for connections in idle.values():
             for connection in connections:
                 connection.close()
@@ -589,6 +591,7 @@ class HttpSender:
             idle = self._idle.get(origin)
             if idle:
                 self._idle.move_to_end(origin)
+                self._idle_count -= 1
                 return idle.pop()
             if origin not in self._proxies:
                 self._proxies[origin] = _proxy_for(origin)
@@ -601,11 +604,14 @@ class HttpSender:
             idle = self._idle.setdefault(origin, [])
             if len(idle) < MAX_IDLE_PER_HOST:
                 idle.append(connection)
+                self._idle_count += 1
             else:
                 evicted.append(connection)
             self._idle.move_to_end(origin)
-            while len(self._idle) > MAX_IDLE_HOSTS:
-                evicted.extend(self._idle.popitem(last=False)[1])
+            while self._idle_count > MAX_IDLE_CONNECTIONS and len(self._idle) > 1:
+                dropped = self._idle.popitem(last=False)[1]
+                self._idle_count -= len(dropped)
+                evicted.extend(dropped)
         for old in evicted:
             old.close()
 
