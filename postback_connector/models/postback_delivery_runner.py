@@ -408,7 +408,7 @@ def _values_update_sql(uid, token):
         "UPDATE postback_delivery AS d SET"
         " state = v.state, attempt_count = v.attempt_count, retry_count = v.retry_count,"
         " next_attempt_at = v.next_at, last_attempt_at = v.last_at, delivered_at = v.delivered_at,"
-        " last_status_code = v.status,"
+        " last_status_code = COALESCE(v.status, d.last_status_code),"
         " last_error = CASE WHEN v.state = 'delivered' THEN NULL ELSE COALESCE(v.error, d.last_error) END,"
         " claim_token = NULL, write_date = (now() AT TIME ZONE 'UTC'), write_uid = %d"
         " FROM (VALUES %%s) AS v(id, state, attempt_count, retry_count, next_at, last_at,"
@@ -725,7 +725,7 @@ class _Run:
                 outcome.key, step.state, attempt_count, retry_count, next_at,
                 attempted_at or info["last_attempt_at"] or None,
                 attempted_at if step.state == lifecycle.DELIVERED else None,
-                outcome.status or 0, error,
+                (outcome.status or 0) if attempted else None, error,
             ))
             if attempted:
                 self.done += 1
