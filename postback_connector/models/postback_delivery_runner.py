@@ -443,6 +443,9 @@ def _wake_for_leftovers(dbname):
             if released or deliveries._count_due():
                 for cron in deliveries._get_runner_crons():
                     cron._trigger()
+            else:
+                # Nothing due now: wake this server's cron workers when the next retry is.
+                deliveries._schedule_wake(True)
     except Exception:
         _logger.warning("Postback runner: could not check for leftovers after start", exc_info=True)
 

@@ -30,7 +30,8 @@ class PostbackEndpoint(models.Model):
         compute="_compute_health",
         help="Paused: it stopped answering, its postbacks wait until the pause ends (then one is tried first).",
     )
-    consecutive_failures = fields.Integer(readonly=True, help="Requests that failed in a row.")
+    consecutive_failures = fields.Integer(string="Failures in a row", readonly=True,
+                                          help="Requests that failed in a row.")
     cooldown_until = fields.Datetime(string="Paused until", readonly=True)
     cooldown_seconds = fields.Integer(string="Pause length (s)", readonly=True)
     last_error = fields.Text(readonly=True)
@@ -118,16 +119,18 @@ class PostbackEndpoint(models.Model):
             return {}
         # Locked in id order: concurrent runners update one endpoint one after the other.
         self.env.cr.execute(SQL(
-            "SELECT id, consecutive_failures, cooldown_seconds, latency_ms FROM postback_endpoint"
+            "SELECT id, consecutive_failures, cooldown_seconds, latency_ms, cooldown_until FROM postback_endpoint"
             " WHERE id IN %s ORDER BY id FOR NO KEY UPDATE", tuple(sorted(samples))))
         current = {row[0]: row[1:] for row in self.env.cr.fetchall()}
         rows, paused = [], {}
         for endpoint_id, sample in samples.items():
             if endpoint_id not in current:
                 continue
-            failures, pause, latency = current[endpoint_id]
+            failures, pause, latency, paused_until = current[endpoint_id]
             failed = sample["failed"]
-            if sample["down"] and not sample["ok"]:
+            if sample["down"] and not sample["ok"] and paused_until and paused_until > now:
+                until = None  # the rest of the wave that paused it: the pause stands as it is
+            elif sample["down"] and not sample["ok"]:
                 pause = lifecycle.next_cooldown(pause if failures else 0)
                 until = fields.Datetime.add(now, seconds=pause)
                 paused[endpoint_id] = (until, pause)
