@@ -2,13 +2,17 @@
 import uuid
 
 from odoo import _, api, fields, models, tools
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from ..engine import render
 
 CRON_XMLID = "postback_connector.ir_cron_send_deliveries"
 MAX_RUNNERS = 16
+#: States a delivery leaves only through the runner (or a cancellation).
+ACTIVE_STATES = ("pending", "held")
+#: States of a finished delivery: it can be sent again, and managers may delete it.
+FINISHED_STATES = ("delivered", "failed", "cancelled")
 
 
 class PostbackDelivery(models.Model):
@@ -111,11 +115,33 @@ class PostbackDelivery(models.Model):
     # ------------------------------------------------------------------
     # Buttons
     # ------------------------------------------------------------------
+    # Deliveries are written by the system only (nobody has the write right: their
+    # payload, state and trigger are what the runner signs and sends). The buttons
+    # check the user's right explicitly, then write, as the system, only the fields
+    # they own.
+    def _check_can_act(self):
+        """Postback user who can read these deliveries (record rules included) and their triggers."""
+        if self.env.su:
+            return
+        self.env["postback.trigger"]._postback_check_group(
+            _("Only Postback users can send deliveries again or cancel them."))
+        self.check_access("read")
+        triggers = self.sudo().trigger_id.with_env(self.env)
+        triggers.check_access("read")
+        triggers._check_allowed_companies()
+
     def action_resend(self):
         """Queue again (same webhook id and body: the receiver can de-duplicate)."""
+        self._check_can_act()
         if not self:
             raise UserError(_("Select the deliveries to send again."))
-        self.write(
+        # Pending and held deliveries are already queued (maybe in a runner's hands
+        # right now): only finished ones are queued again.
+        deliveries = self.filtered(lambda d: d.state in FINISHED_STATES).sudo()
+        if not deliveries:
+            raise UserError(_("These deliveries are already waiting to be sent: only delivered, failed or "
+                              "cancelled deliveries can be sent again."))
+        deliveries.write(
             {
                 "state": "pending",
                 "retry_count": 0,
@@ -124,21 +150,31 @@ class PostbackDelivery(models.Model):
                 "claim_token": False,
             }
         )
-        inactive = self.trigger_id.filtered(lambda t: t.state != "active" or not t.active)
-        self._hold_for_triggers(inactive, hold=True)
-        self._wake_runner()
+        inactive = deliveries.trigger_id.filtered(lambda t: t.state != "active" or not t.active)
+        deliveries._hold_for_triggers(inactive, hold=True)
+        deliveries._wake_runner()
         return True
 
     def action_resend_failed(self):
+        self._check_can_act()
         return self.filtered(lambda d: d.state == "failed").action_resend()
 
     def action_cancel(self):
-        pending = self.filtered(lambda d: d.state in ("pending", "held"))
+        self._check_can_act()
+        pending = self.filtered(lambda d: d.state in ACTIVE_STATES)
         if not pending:
             raise UserError(_("Only pending deliveries can be cancelled."))
-        pending.write({"state": "cancelled", "claim_token": False,
-                       "last_error": _("Cancelled by %s.", self.env.user.name)})
+        pending.sudo().write({"state": "cancelled", "claim_token": False,
+                              "last_error": _("Cancelled by %s.", self.env.user.name)})
         return True
+
+    def unlink(self):
+        """Managers may delete finished history; a queued delivery is cancelled, not deleted."""
+        if not self.env.su:
+            self.check_access("unlink")
+            if any(state in ACTIVE_STATES for state in self.sudo().mapped("state")):
+                raise AccessError(_("A pending or held delivery cannot be deleted: cancel it first."))
+        return super().unlink()
 
     # ------------------------------------------------------------------
     # Business methods
@@ -196,3 +232,21 @@ class PostbackDelivery(models.Model):
         if len(crons) > count:
             copies[count - 1:].unlink()
         self.env.registry.clear_cache()
+
+
+class PostbackEndpoint(models.Model):
+    """The permission check of *Resume now*, kept with the other delivery buttons.
+
+    ``action_resume`` checks the model-level right only; this adds the record
+    check (the endpoint is one the user can see, i.e. one of their companies'
+    triggers sends there) before it writes as the system.
+    """
+
+    _inherit = "postback.endpoint"
+
+    def action_resume(self):
+        if not self.env.su:
+            self.env["postback.trigger"]._postback_check_group(
+                _("Only Postback managers can resume an endpoint."), manager=True)
+            self.check_access("read")
+        return super().action_resume()

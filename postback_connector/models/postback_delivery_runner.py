@@ -41,6 +41,7 @@ import psycopg2
 
 import odoo
 from odoo import _, api, fields, models, tools
+from odoo.service import server as odoo_server
 from odoo.tools import SQL
 
 from ..engine import http as engine_http
@@ -281,7 +282,7 @@ class PostbackDelivery(models.Model):
             cr.execute_values(
                 _values_update_sql(uid, token),
                 updates,
-                template="(%s, %s, %s, %s, %s::timestamp, %s::timestamp, %s::timestamp, %s, %s)",
+                template="(%s, %s, %s, %s, %s::timestamp, %s::timestamp, %s::timestamp, %s::int, %s::text)",
                 page_size=1000,
             )
         if attempts:
@@ -330,7 +331,9 @@ class PostbackDelivery(models.Model):
         """After a restart, hand the leftovers of a killed runner to the cron at once
         (not when their lease ends, nor at the cron's next interval)."""
         result = super()._register_hook()
-        if not tools.config["test_enable"] and not tools.config.get("stop_after_init"):
+        # Only in a serving Odoo (not under tests, odoo-bin shell, scripts or -i/-u runs).
+        serving = odoo_server.server is not None
+        if serving and not tools.config["test_enable"] and not tools.config.get("stop_after_init"):
             timer = threading.Timer(2.0, _wake_for_leftovers, args=(self.env.cr.dbname,))
             timer.daemon = True
             timer.name = "postback-restart"
@@ -458,6 +461,15 @@ def _notify_cron_workers(dbname):
             cr.execute(SQL("SELECT %s('cron_trigger', %s)", SQL.identifier(ODOO_NOTIFY_FUNCTION), dbname))
     except Exception:
         _logger.warning("Postback runner: could not wake the cron workers", exc_info=True)
+
+
+def _mask(text, secrets):
+    """``text`` without the trigger's header values (see postback.trigger._header_secrets)."""
+    if text and secrets:
+        for secret in secrets:
+            if secret in text:
+                text = text.replace(secret, "••••••")
+    return text
 
 
 def _bounded_headers(headers):
@@ -617,6 +629,7 @@ class _Run:
                 failures.append((delivery, _("Unexpected error while preparing: %s", error)))
                 continue
             self.inflight[delivery.id] = {
+                "secrets": info["secrets"],
                 "trigger_id": trigger.id,
                 "endpoint_id": info["endpoint_id"],
                 "retry_on_failure": info["retry_on_failure"],
@@ -685,6 +698,8 @@ class _Run:
                 "retry_on_failure": trigger.retry_on_failure,
                 "email": trigger.channel == "email",
                 "factory": None if trigger.channel == "email" else trigger._http_request_factory(),
+                # A receiver may echo the request's headers: their values are secrets.
+                "secrets": trigger._header_secrets(),
             }
             if endpoint:
                 origin = engine_http.origin_of(trigger.url)
@@ -717,8 +732,9 @@ class _Run:
                 error = _("The receiver answered 410 Gone: the trigger has been disabled.")
             elif error is None and step.error_status and step.state != lifecycle.DELIVERED:
                 error = _("The receiver answered HTTP %s.", step.error_status)
+            secrets = info.get("secrets")
             if error:
-                error = engine_http.clean_text(str(error), ERROR_LIMIT)
+                error = engine_http.clean_text(_mask(str(error), secrets), ERROR_LIMIT)
             attempted = step.attempt is not None
             attempted_at = _utc(outcome.finished_at) if attempted else None
             attempt_count = info["attempt_count"] + (1 if attempted else 0)
@@ -735,8 +751,8 @@ class _Run:
                 attempts.append((
                     outcome.key, attempted_at, round(outcome.duration_ms, 2), outcome.status or 0,
                     step.attempt, error,
-                    _bounded_headers(outcome.headers) or None,
-                    outcome.body or None,
+                    _mask(_bounded_headers(outcome.headers), secrets) or None,
+                    _mask(outcome.body, secrets) or None,
                 ))
                 if step.state == lifecycle.DELIVERED:
                     signals["delivered"].add(info["trigger_id"])

@@ -2,7 +2,8 @@
 import json
 import uuid
 
-from odoo import api, fields, models
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError
 
 from ..engine import render
 
@@ -72,9 +73,25 @@ class PostbackEvent(models.Model):
 
     def action_view_deliveries(self):
         self.ensure_one()
+        self.env["postback.trigger"]._postback_check_group(_("Only Postback users can see the deliveries."))
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("postback_connector.postback_delivery_action")
         action["domain"] = [("event_id", "=", self.id)]
         return action
+
+    # Events are written by the system only (nobody has the write or create
+    # right: their document is what the deliveries render and sign).
+    def unlink(self):
+        """Managers may delete old events; not while one of their deliveries is queued
+        (the database would delete those deliveries with them)."""
+        if not self.env.su:
+            self.check_access("unlink")
+            queued = self.env["postback.delivery"].sudo().search_count(
+                [("event_id", "in", self.ids), ("state", "in", ("pending", "held"))], limit=1)
+            if queued:
+                raise AccessError(_("An event whose deliveries are still queued cannot be deleted: "
+                                    "cancel them first."))
+        return super().unlink()
 
     # ------------------------------------------------------------------
     # Recording of order events and fan-out to deliveries (the transactional outbox)

@@ -2,7 +2,7 @@
 import json
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..engine import render
 
@@ -136,6 +136,31 @@ class PostbackTemplate(models.Model):
                     _("Template “%(name)s”: %(error)s", name=template.name, error=error)
                 ) from error
 
+    @api.constrains("company_id")
+    def _check_company_of_triggers(self):
+        for template in self.sudo():
+            triggers = template.with_context(active_test=False).trigger_ids
+            if template.company_id and triggers.filtered(lambda t, c=template.company_id: t.company_id != c):
+                raise ValidationError(
+                    _("Template “%s” is used by triggers of another company: it must stay global or in their company.",
+                      template.name)
+                )
+
+    def write(self, vals):
+        result = super().write(vals)
+        if "company_id" in vals:
+            # Record rules are checked before a write only: never move a template
+            # into a company its author does not work in.
+            self._check_allowed_companies()
+        return result
+
+    def _check_allowed_companies(self):
+        """Global templates, or templates of the companies the user works in now."""
+        if self.env.su:
+            return
+        if any(t.company_id and t.company_id not in self.env.companies for t in self.sudo()):
+            raise AccessError(_("This template belongs to a company you are not working in."))
+
     def copy_data(self, default=None):
         vals_list = super().copy_data(default=default)
         if not (default or {}).get("name"):
@@ -160,6 +185,8 @@ class PostbackTemplate(models.Model):
 
     def action_open_preview(self):
         self.ensure_one()
+        self.env["postback.trigger"]._postback_check_group(_("Only Postback users can preview a template."))
+        self.check_access("read")
         return {
             "type": "ir.actions.act_window",
             "name": _("Preview"),
@@ -171,6 +198,8 @@ class PostbackTemplate(models.Model):
 
     def action_view_triggers(self):
         self.ensure_one()
+        self.env["postback.trigger"]._postback_check_group()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "postback_connector.postback_trigger_action"
         )

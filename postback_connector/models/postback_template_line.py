@@ -54,6 +54,27 @@ class PostbackTemplateLine(models.Model):
                     _("Mapping line “%(output)s”: %(error)s", output=line.output_path, error=error)
                 ) from error
 
+    # Record rules are checked before a write only: a line moved (or added) to a
+    # template is a change of that template, allowed only to who may edit it.
+    @api.model_create_multi
+    def create(self, vals_list):
+        lines = super().create(vals_list)
+        lines._check_template_editable()
+        return lines
+
+    def write(self, vals):
+        result = super().write(vals)
+        if "template_id" in vals:
+            self._check_template_editable()
+        return result
+
+    def _check_template_editable(self):
+        if self.env.su:
+            return
+        templates = self.sudo().template_id.with_env(self.env)
+        templates.check_access("write")
+        templates._check_allowed_companies()
+
     def _to_engine_line(self):
         self.ensure_one()
         return render.MappingLine(

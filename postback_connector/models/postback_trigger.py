@@ -6,7 +6,7 @@ import uuid
 from markupsafe import escape
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import email_normalize
 from odoo.tools.translate import LazyTranslate
 
@@ -226,6 +226,19 @@ class PostbackTrigger(models.Model):
                       name=trigger.name, template=trigger.template_id.name)
                 )
 
+    @api.constrains("template_id", "company_id")
+    def _check_template_company(self):
+        # A trigger renders its template in its company's runner: a template of
+        # another company would leak that company's design (and let it change ours).
+        for trigger in self.sudo():
+            template_company = trigger.template_id.company_id
+            if template_company and template_company != trigger.company_id:
+                # The template's name is not echoed: the user may not be allowed to see it.
+                raise ValidationError(
+                    _("Trigger “%s”: its template belongs to another company; choose a template of the "
+                      "trigger's company or a global one.", trigger.name)
+                )
+
     @api.constrains("email_subject")
     def _check_email_subject(self):
         for trigger in self.filtered("email_subject"):
@@ -247,6 +260,11 @@ class PostbackTrigger(models.Model):
             vals.setdefault("state", "disabled")
         was_running = self.filtered(lambda t: t.state == "active" and t.active)
         result = super().write(vals)
+        if "company_id" in vals:
+            # Record rules are checked before a write only: never let a trigger move
+            # into a company its author does not work in (it would listen to that
+            # company's orders).
+            self._check_allowed_companies()
         if "url" in vals or "channel" in vals:
             self._sync_endpoint()
         if "state" in vals or "active" in vals:
@@ -261,6 +279,7 @@ class PostbackTrigger(models.Model):
     # ------------------------------------------------------------------
     def action_activate(self):
         """Activate; an untested trigger first asks for confirmation."""
+        self._check_can_manage()
         untested = self.filtered(lambda t: not t.last_test_ok)
         if untested and not self.env.context.get("postback_skip_test_check"):
             return {
@@ -283,15 +302,18 @@ class PostbackTrigger(models.Model):
         self.write({"state": "active", "active": True, "disabled_reason": False, "failing_since": False})
 
     def action_deactivate(self):
+        self._check_can_manage()
         self.write({"state": "disabled", "disabled_reason": _("Deactivated by %s.", self.env.user.name)})
         return True
 
     def action_reset_to_draft(self):
+        self._check_can_manage()
         self.write({"state": "draft"})
         return True
 
     def action_open_preview(self):
         self.ensure_one()
+        self._check_can_read(_("Only Postback users can preview a trigger."))
         if not self.template_id:
             raise UserError(_("Choose or create a template first."))
         return {
@@ -306,14 +328,20 @@ class PostbackTrigger(models.Model):
     def action_test_send(self):
         """Send the template rendered over its design data through the real channel."""
         self.ensure_one()
+        # Checked before anything is rendered or leaves: the user may test this trigger.
+        self._check_can_test()
         if not self.template_id:
             raise UserError(_("Choose or create a template first."))
         data = self.template_id._get_design_data()
-        self._send_test(data)
+        # Only the result of the test is written (last_test_*): Postback users
+        # cannot edit triggers.
+        self.sudo()._send_test(data)
+        self.sudo()._hide_header_values_in_test_result()
         return self._notify_test_result()
 
     def action_view_deliveries(self):
         self.ensure_one()
+        self._check_can_read(_("Only Postback users can see the deliveries."))
         action = self.env["ir.actions.act_window"]._for_xml_id("postback_connector.postback_delivery_action")
         action["domain"] = [("trigger_id", "=", self.id)]
         action["context"] = {"search_default_trigger_id": self.id}
@@ -353,7 +381,9 @@ class PostbackTrigger(models.Model):
                 _("For safety the signing secret is shown only once. Rotate it to get a new one.")
             )
         trigger.secret_revealed = True
-        wizard = self.env["postback.secret"].create({"trigger_id": self.id, "secret": trigger.secret})
+        # Created by this button only (nobody has the create right): the wizard is
+        # readable by its creator only (record rule), the secret by managers only.
+        wizard = self.env["postback.secret"].sudo().create({"trigger_id": self.id, "secret": trigger.secret})
         return {
             "type": "ir.actions.act_window",
             "name": _("Signing secret"),
@@ -379,8 +409,77 @@ class PostbackTrigger(models.Model):
                 super(PostbackTrigger, trigger.sudo()).write({"endpoint_id": endpoint.id or False})
 
     def _check_manager(self):
-        if not self.env.user.has_group("postback_connector.group_postback_manager"):
-            raise UserError(_("Only Postback managers can see or rotate signing secrets."))
+        """Signing secrets: managers only, and only of triggers they may edit (their companies)."""
+        if not self.env.su and not self.env.user.has_group("postback_connector.group_postback_manager"):
+            raise AccessError(_("Only Postback managers can see or rotate signing secrets."))
+        self._check_can_manage()
+
+    # ------------------------------------------------------------------
+    # Permissions: checked explicitly by every button and wizard, before any
+    # sudo(); readonly fields and hidden buttons are only the interface.
+    # ------------------------------------------------------------------
+    @api.model
+    def _postback_check_group(self, message=None, manager=False):
+        """Raise a translated AccessError unless the user is a Postback user (or manager)."""
+        if self.env.su:
+            return
+        group = "postback_connector.group_postback_manager" if manager else "postback_connector.group_postback_user"
+        if not self.env.user.has_group(group):
+            if message is None:
+                message = _("Only Postback managers can do this.") if manager else _(
+                    "Only Postback users can do this: ask your administrator for the Postback / User access.")
+            raise AccessError(message)
+
+    def _check_allowed_companies(self):
+        """The triggers belong to companies the user works in now (the allowed companies)."""
+        if self.env.su:
+            return
+        if any(trigger.company_id not in self.env.companies for trigger in self.sudo()):
+            raise AccessError(_("This trigger belongs to a company you are not working in."))
+
+    def _check_can_read(self, message=None):
+        """Postback user with read access to these triggers (record rules included)."""
+        self._postback_check_group(message)
+        self.check_access("read")
+        self._check_allowed_companies()
+
+    def _check_can_test(self):
+        """May the user send a test through these triggers? (before anything leaves)"""
+        self._check_can_read(_("Only Postback users can send a test."))
+
+    def _check_can_manage(self):
+        """Postback manager allowed to edit these triggers (activate, deactivate, recover, secrets)."""
+        self._postback_check_group(manager=True)
+        self.check_access("write")
+        self._check_allowed_companies()
+
+    def _hide_header_values_in_test_result(self):
+        """A receiver may echo the request's headers in its answer (debug endpoints
+        do): the custom header values are secrets, never shown in the test result."""
+        self.ensure_one()
+        trigger = self.sudo()
+        result = trigger.last_test_result or ""
+        hidden = trigger._hide_header_values(result)
+        if hidden != result:
+            trigger.last_test_result = hidden
+
+    def _header_secrets(self):
+        """The custom header values (and their longer words, e.g. the token of
+        ``Bearer <token>``), longest first: what must never be shown."""
+        secrets = set()
+        for value in self.sudo().header_ids.mapped("value"):
+            if value and len(value) >= 4:
+                secrets.add(value)
+                secrets.update(word for word in value.split() if len(word) >= 8)
+        return sorted(secrets, key=len, reverse=True)
+
+    def _hide_header_values(self, text, secrets=None):
+        """``text`` with every custom header value replaced by a mask."""
+        if not text:
+            return text
+        for secret in self._header_secrets() if secrets is None else secrets:
+            text = text.replace(secret, "••••••")
+        return text
 
     def _get_signing_secrets(self):
         """Secrets that sign a delivery now: the current one, plus the previous during the overlap."""
@@ -580,6 +679,7 @@ class PostbackTrigger(models.Model):
     def action_recover(self):
         """Open the wizard that re-enables the trigger and re-queues failed deliveries."""
         self.ensure_one()
+        self._check_can_manage()
         return {
             "type": "ir.actions.act_window",
             "name": _("Re-enable and recover"),

@@ -7,3 +7,4 @@ from . import test_transition
 from . import test_delivery
 from . import test_template
 from . import test_tour
+from . import test_attack_suite

@@ -1,15 +1,19 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 
 class PostbackEmit(models.TransientModel):
-    """Manual confirmation of an order event (e.g. the carrier called: in transit)."""
+    """Manual confirmation of an order event (e.g. the carrier called: in transit).
+
+    Postback users only, on orders (and transfers of that order) they can read,
+    in a company they work in, once the order is confirmed.
+    """
 
     _name = "postback.emit"
     _description = "Send an Order Event"
 
-    order_id = fields.Many2one("sale.order", required=True)
+    order_id = fields.Many2one("sale.order", required=True, domain="[('state', 'in', ('sale', 'cancel'))]")
     picking_id = fields.Many2one("stock.picking", string="Transfer", domain="[('sale_id', '=', order_id)]")
     event_code = fields.Selection(selection="_selection_event_code", string="Event", required=True,
                                   default="order.in_transit")
@@ -19,11 +23,50 @@ class PostbackEmit(models.TransientModel):
     def _selection_event_code(self):
         return [(t.code, t.name) for t in self.env["postback.event.type"].sudo().search([])]
 
+    # ------------------------------------------------------------------
+    # Permissions
+    # ------------------------------------------------------------------
+    @api.model_create_multi
+    def create(self, vals_list):
+        self._check_user()
+        wizards = super().create(vals_list)
+        wizards._check_scope()
+        return wizards
+
+    def write(self, vals):
+        self._check_user()
+        result = super().write(vals)
+        self._check_scope()
+        return result
+
+    @api.model
+    def _check_user(self):
+        self.env["postback.trigger"]._postback_check_group(
+            _("Only Postback users can send order events by hand: ask your administrator for the "
+              "Postback / User access."))
+
+    def _check_scope(self):
+        """The user can read the order (and the transfer, of that order) in a company they work in."""
+        if self.env.su:
+            return
+        self._check_user()
+        for wizard in self:
+            order, picking = wizard.order_id, wizard.picking_id
+            if not order.has_access("read") or order.sudo().company_id not in self.env.companies:
+                raise AccessError(_("You can only send events of orders you are allowed to see."))
+            if picking and (not picking.has_access("read") or picking.sudo().sale_id != order):
+                raise AccessError(
+                    _("The transfer must be one of this order's transfers, and one you are allowed to see."))
+            if order.sudo().state not in ("sale", "cancel"):
+                raise UserError(_("Only confirmed orders have order events: confirm the order first."))
+
     def action_emit(self):
         self.ensure_one()
-        events = self.order_id._postback_emit(
+        self._check_scope()
+        # Checked above; the event is recorded (and its deliveries queued) by the system.
+        events = self.order_id.sudo()._postback_emit(
             self.event_code,
-            picking=self.picking_id or None,
+            picking=self.picking_id.sudo() or None,
             tracking_reference=self.tracking_reference or None,
             origin="manual",
         )
