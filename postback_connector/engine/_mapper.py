@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ._diagnose import translate
-from ._filters import to_plain
+from ._filters import tick, to_plain
 from ._paths import ITER, is_path, parse_output_path, parse_source_path, show, split_iters
 from ._sandbox import MissingValueError, compile_expression, evaluate, parse_expression
 from ._values import VALUE_TYPES, RenderError, convert_value
@@ -337,6 +337,7 @@ def compile_mapping(lines):
         leaf, steps = check_line(line)
         _insert(root, steps, leaf)
         placed.append((leaf, steps))
+        tick()  # inside a render, compiling the expressions counts against its deadline
     for leaf, steps in placed:
         if leaf.template is None:
             _bind(leaf, parse_source_path(leaf.source), _chain(root, steps))

@@ -12,33 +12,73 @@ and run inside the Odoo cron, so this module goes further:
 * no globals except a bounded ``range()``; no macros, includes, imports,
   block captures or recursive loops (they are how output is built outside
   the streamed, size-checked path or how work explodes exponentially);
-* every loop step and every ``range()`` number is charged to a per-render
-  work budget, and every operator that can grow a value (``+ * ** ~``)
-  checks the size of its result before building it.
+* a template may hold at most ``MAX_TEMPLATE_TOKENS`` tokens (names,
+  operators, literals, text runs) and a mapper expression
+  ``MAX_EXPRESSION_TOKENS``: compiling costs 25-50 us and up to 3 KB of
+  working memory per token, so this bounds a compile (at most about 0.5 s
+  and 30 MB at the limit; a compiled template keeps well under 1 MB) the
+  way the budget bounds a render, which counts its compile too. Nesting
+  beyond what Python can compile is refused with a RenderError;
+* every runtime step reports to the render's budget (``_filters``: time,
+  work, memory and sizes): loop steps and ``range()`` numbers are counted;
+  the operators that can grow a value (``+ * ** %`` and ``~``), calls of
+  text methods (``split``, ``upper``...), slices and list, tuple and dict
+  literals check the size of their result, before building it where it
+  can be computed; comparisons, calls, filters and tests read the clock.
 
 Printing ``{{ value }}`` writes numbers, ``true``/``false``/``null``,
 objects and lists as JSON; text is written raw (use ``| tojson`` to get
 a quoted, escaped JSON string). ``~`` and ``| string`` follow the same
-rules. The runtime guards and filters are in ``_filters``.
+rules. Anything else is refused rather than printed as its Python repr:
+``{{ self }}``, ``{{ order.get }}``, ``{{ loop }}``, ``{{ range }}``, a
+method... (the message names the expression). The runtime guards and
+filters are in ``_filters``.
 """
 
+import sys
 from functools import lru_cache
 
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
+from jinja2.lexer import TokenStream
 from jinja2.parser import Parser
 from jinja2.runtime import LoopContext, StrictUndefined, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 from jinja2.visitor import NodeTransformer
 
-from ._filters import MAX_LIST_ITEMS, build_filters, check_size, safe_range, to_text
+from ._filters import (
+    MAX_LIST_ITEMS,
+    MAX_STRIP_CHARS,
+    MAX_VALUE_SIZE,
+    TOO_BIG,
+    TOO_LARGE,
+    TOO_LONG,
+    build_filters,
+    build_tests,
+    built_container,
+    built_text,
+    charge_copy,
+    charge_memory,
+    check_size,
+    measure,
+    safe_range,
+    tick,
+    to_text,
+)
 from ._values import MAX_OUTPUT_BYTES, RenderError
 
 #: Largest integer (in bits) a template may compute with ``*`` or ``**``.
 MAX_INT_BITS = 4096
 #: Longest template or expression accepted, in characters.
 MAX_TEMPLATE_CHARS = 200_000
+#: Most tokens in a template (a 200-line mapping written as an advanced body has 4,000-6,500).
+MAX_TEMPLATE_TOKENS = 10_000
+#: Most tokens in one mapper expression.
+MAX_EXPRESSION_TOKENS = 1_000
+
+# Text methods whose result is at least as long as the text.
+_GROWING_TEXT_METHODS = frozenset("upper lower title capitalize casefold swapcase splitlines".split())
 
 _FORBIDDEN_STATEMENTS = {
     nodes.Macro: "{% macro %}",
@@ -104,6 +144,30 @@ def _refuse(what, lineno):
     raise RenderError(f"{what} is not allowed in a template", line=lineno)
 
 
+def _shown(node, depth=0):
+    """Template text of a printed expression, for messages (None if not simple)."""
+    if depth > 8:
+        return None
+    if isinstance(node, nodes.Name):
+        return node.name
+    base = _shown(getattr(node, "node", None), depth + 1) if isinstance(node, nodes.Expr) else None
+    if base is None:
+        return None
+    if isinstance(node, nodes.Getattr):
+        return f"{base}.{node.attr}"
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        return f"{base}[{node.arg.value!r}]"
+    if isinstance(node, nodes.Call):
+        return f"{base}(…)" if node.args or node.kwargs else f"{base}()"
+    if isinstance(node, nodes.Filter):
+        return f"{base} | {node.name}"
+    return None
+
+
+def _guard(node, name, *args):
+    return nodes.Filter(node, name, [nodes.Const(arg) for arg in args], [], None, None, lineno=node.lineno)
+
+
 class _Hardener(NodeTransformer):
     """Refuse dangerous constructs and insert the runtime guards."""
 
@@ -142,6 +206,75 @@ class _Hardener(NodeTransformer):
         items = nodes.List(node.nodes, lineno=node.lineno)
         return nodes.Filter(items, "_pb_concat", [], [], None, None, lineno=node.lineno)
 
+    def visit_Output(self, node):
+        shown = [None if isinstance(child, nodes.TemplateData) else _shown(child) for child in node.nodes]
+        node = self.generic_visit(node)
+        node.nodes = [
+            child if isinstance(child, nodes.TemplateData) else _guard(child, "_pb_print", text)
+            for child, text in zip(node.nodes, shown, strict=True)
+        ]
+        return node
+
+    def visit_Compare(self, node):
+        return _guard(self.generic_visit(node), "_pb_tick")
+
+    @staticmethod
+    def _built(node, parts):
+        if all(isinstance(part, nodes.Const) for part in parts):
+            return node  # bounded by the template's own length
+        return nodes.Filter(node, "_pb_built", [], [], None, None, lineno=node.lineno)
+
+    def visit_List(self, node):
+        node = self.generic_visit(node)
+        return self._built(node, node.items)
+
+    def visit_Tuple(self, node):
+        node = self.generic_visit(node)
+        return self._built(node, node.items) if node.ctx == "load" else node
+
+    def visit_Dict(self, node):
+        node = self.generic_visit(node)
+        return self._built(node, [part for pair in node.items for part in (pair.key, pair.value)])
+
+
+def _limit_tokens(tokens, limit, what):
+    for count, token in enumerate(tokens):
+        if count >= limit:
+            raise RenderError(
+                f"{what} is too long to compile: more than {limit:,} names, operators and values",
+                line=token.lineno if what == "The template" else None,
+            )
+        yield token
+
+
+def _text_method(method, text, args, kwargs):
+    """Call a text method (``upper``, ``split``...) with its result bounded."""
+    name = method.__name__
+    if name in ("split", "rsplit"):
+        maxsplit = args[1] if len(args) > 1 else kwargs.get("maxsplit", -1)
+        if type(maxsplit) is int and not 0 <= maxsplit <= MAX_LIST_ITEMS:
+            if len(args) > 1:
+                args = (args[0], MAX_LIST_ITEMS, *args[2:])
+            else:
+                kwargs = {**kwargs, "maxsplit": MAX_LIST_ITEMS}
+    elif name in ("strip", "lstrip", "rstrip"):
+        chars = args[0] if args else kwargs.get("chars")
+        if isinstance(chars, str) and len(chars) > MAX_STRIP_CHARS:
+            raise RenderError(f"{name}() can remove at most {MAX_STRIP_CHARS:,} different characters")
+    elif name in _GROWING_TEXT_METHODS and len(text) > MAX_OUTPUT_BYTES:
+        raise RenderError(TOO_BIG)
+    elif name == "splitlines" and text.count("\n") > MAX_LIST_ITEMS:
+        raise RenderError(TOO_LONG)
+    result = method(*args, **kwargs)
+    kind = type(result)
+    if kind is str:
+        return built_text(result)
+    if kind is list:  # split, rsplit, splitlines: new pieces of text
+        charge_memory(sum(map(sys.getsizeof, result)))
+        return built_container(result)
+    tick()
+    return result
+
 
 class SandboxEnvironment(ImmutableSandboxedEnvironment):
     """ImmutableSandboxedEnvironment with the restrictions described above."""
@@ -160,6 +293,17 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
         self.globals.clear()
         self.globals["range"] = safe_range
         self.filters = build_filters()
+        self.tests = build_tests()
+
+    def _tokenize(self, source, name, filename=None, state=None):
+        # Environment._tokenize without extensions, with the number of tokens bounded.
+        source = self.preprocess(source, name, filename)
+        if state == "variable":
+            limit, what = MAX_EXPRESSION_TOKENS, "The expression"
+        else:
+            limit, what = MAX_TEMPLATE_TOKENS, "The template"
+        tokens = self.lexer.wrap(self.lexer.tokeniter(source, name, filename, state), name, filename)
+        return TokenStream(_limit_tokens(tokens, limit, what), name, filename)
 
     def _parse(self, source, name, filename):
         return harden(super()._parse(source, name, filename), self)
@@ -182,32 +326,64 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
     def unsafe_undefined(self, obj, attribute):
         raise SecurityError(f"'{attribute}' is not allowed in a template")
 
+    def getitem(self, obj, argument):
+        # Also every step of a filter's attribute="a.b.c" path.
+        result = super().getitem(obj, argument)
+        if type(argument) is slice and type(result) in (str, list, tuple):
+            charge_copy(result)  # a slice is never larger than what it slices; checks the clock
+        else:
+            tick()
+        return result
+
+    def call(self, context, obj, /, *args, **kwargs):
+        owner = getattr(obj, "__self__", None)
+        if type(owner) is str and getattr(obj, "__name__", None) in _TEXT_METHODS:  # its result is new text
+            return _text_method(obj, owner, args, kwargs)
+        result = super().call(context, obj, *args, **kwargs)
+        tick()
+        return result
+
     def call_binop(self, context, operator, left, right):
         if operator == "%":
             if isinstance(left, str):
                 raise SecurityError("Formatting text with % is not allowed in a template; join values with ~")
-            return left % right
-        if operator == "+":
+            result = left % right
+        elif operator == "+":
             if isinstance(left, str) and isinstance(right, str):
                 check_size(len(left) + len(right), MAX_OUTPUT_BYTES)
-            elif isinstance(left, list) and isinstance(right, list):
+                return built_text(left + right)
+            if isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
                 check_size(len(left) + len(right), MAX_LIST_ITEMS)
-            return left + right
-        if operator == "*":
+                size = measure(left) + measure(right) - 2
+                if size > MAX_VALUE_SIZE:
+                    raise RenderError(TOO_LARGE)
+                return built_container(left + right, size)
+            result = left + right
+        elif operator == "*":
             sequence, times = (left, right) if isinstance(right, int) else (right, left)
             if isinstance(times, int) and isinstance(sequence, (str, list, tuple)):
-                limit = MAX_OUTPUT_BYTES if isinstance(sequence, str) else MAX_LIST_ITEMS
-                check_size(len(sequence) * max(times, 0), limit)
-            elif isinstance(left, int) and isinstance(right, int):
+                times = max(times, 0)
+                if isinstance(sequence, str):
+                    check_size(len(sequence) * times, MAX_OUTPUT_BYTES)
+                    return built_text(left * right)
+                check_size(len(sequence) * times, MAX_LIST_ITEMS)
+                size = 2 + (measure(sequence) - 2) * times
+                if size > MAX_VALUE_SIZE:
+                    raise RenderError(TOO_LARGE)
+                return built_container(left * right, size)
+            if isinstance(left, int) and isinstance(right, int):
                 if left.bit_length() + right.bit_length() > MAX_INT_BITS:
                     raise RenderError("The template computes a number that is too large")
-            return left * right
-        if operator == "**":
+            result = left * right
+        elif operator == "**":
             if isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0:
                 if left.bit_length() * right > MAX_INT_BITS:
                     raise RenderError("The template computes a number that is too large")
-            return left**right
-        return super().call_binop(context, operator, left, right)
+            result = left**right
+        else:
+            result = super().call_binop(context, operator, left, right)
+        tick()
+        return result
 
 
 def harden(tree, environment):
@@ -244,6 +420,8 @@ def compile_template(source):
         return ENV.from_string(source)
     except TemplateSyntaxError as exc:
         raise _syntax_error("The template", exc) from None
+    except (RecursionError, SyntaxError, MemoryError):  # SyntaxError: from Python's compiler (nesting limits)
+        raise RenderError("The template is nested too deeply") from None
 
 
 def parse_expression(source):
@@ -262,13 +440,12 @@ def compile_expression(source):
         raise RenderError(f"The expression is longer than {MAX_TEMPLATE_CHARS:,} characters")
     try:
         expr = parse_expression(source)
-    except TemplateSyntaxError as exc:
-        raise _syntax_error(f"The expression '{source}'", exc, with_line=False) from None
-    tree = nodes.Template([nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)], lineno=1)
-    try:
+        tree = nodes.Template([nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)], lineno=1)
         return ENV.from_string(harden(tree, ENV))
     except TemplateSyntaxError as exc:
         raise _syntax_error(f"The expression '{source}'", exc, with_line=False) from None
+    except (RecursionError, SyntaxError, MemoryError):
+        raise RenderError(f"The expression '{source[:80]}' is nested too deeply") from None
 
 
 def evaluate(template, variables):

@@ -15,6 +15,13 @@ Public entry points (the Odoo models only use these):
 
 Every problem is reported as ``RenderError`` with a merchant-readable
 message; input data must be plain JSON values (``ensure_plain``).
+
+Every render (``render_body``, ``render_text``, ``render_mapping``: the
+deliveries, the preview, the test and the email subject all go through
+them) runs inside one budget, compile included: at most ``RENDER_SECONDS``
+of wall-clock time, ``MAX_RENDER_MEMORY`` of values built, bounded texts,
+lists and work (see ``_filters``). A mapping made only of paths does no
+template work: its cost is linear in the input.
 """
 
 import json
@@ -23,7 +30,7 @@ from jinja2 import nodes
 from jinja2.parser import Parser
 
 from ._diagnose import translate
-from ._filters import work_budget
+from ._filters import MAX_RENDER_MEMORY, RENDER_SECONDS, work_budget
 from ._mapper import (
     MappingLine,
     _Indexed,
@@ -41,6 +48,8 @@ from ._values import MAX_OUTPUT_BYTES, VALUE_TYPES, RenderError, ensure_plain, e
 
 __all__ = [
     "MAX_OUTPUT_BYTES",
+    "MAX_RENDER_MEMORY",
+    "RENDER_SECONDS",
     "VALUE_TYPES",
     "MappingLine",
     "RenderError",
@@ -62,6 +71,8 @@ __all__ = [
 MAX_LISTED_PATHS = 2000
 # Characters of output shown around a JSON syntax error.
 _SNIPPET_RADIUS = 25
+# json.dumps(ensure_ascii=False, separators=(",", ":"), allow_nan=False), built once.
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _JINJA_WORDS = frozenset({"and", "or", "not", "in", "is", "if", "else", "true", "false", "none"})
 
 
@@ -75,20 +86,18 @@ def _limit_message(size):
 def render_mapping(lines, data):
     """Build the output document described by mapper ``lines`` from ``data``."""
     ensure_plain(data)
-    tree, uses_expressions = compile_mapping(normalize_lines(lines))
-    if not uses_expressions:
-        return render_node(tree, data, [])
     with work_budget():
+        tree, _uses_expressions = compile_mapping(normalize_lines(lines))
         return render_node(tree, data, [])
 
 
 def render_text(text, data):
     """Render a plain-text template (e.g. an email subject) in the sandbox."""
     ensure_plain(data)
-    template = compile_template(text)
     chunks, size = [], 0
-    try:
-        with work_budget():
+    with work_budget():
+        template = compile_template(text)
+        try:
             # Streamed so a runaway loop is stopped as soon as the output
             # passes the limit instead of after it has been built.
             for chunk in template.generate(data):
@@ -96,8 +105,8 @@ def render_text(text, data):
                 if size > MAX_OUTPUT_BYTES:
                     raise RenderError(f"The template produces more than {MAX_OUTPUT_BYTES // 1024} KB of output")
                 chunks.append(chunk)
-    except Exception as exc:  # noqa: BLE001 - every failure inside the template becomes a RenderError
-        raise translate(exc, lambda: Parser(ENV, text).parse(), data) from None
+        except Exception as exc:  # noqa: BLE001 - every failure inside the template becomes a RenderError
+            raise translate(exc, lambda: Parser(ENV, text).parse(), data) from None
     return "".join(chunks)
 
 
@@ -159,7 +168,7 @@ def render_to_bytes(doc):
     if estimate > MAX_OUTPUT_BYTES:
         raise RenderError(_limit_message(estimate))
     try:
-        text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = _COMPACT_JSON.encode(doc)
     except ValueError:
         raise RenderError("The message contains a number that JSON cannot represent (NaN or infinity)") from None
     except TypeError as exc:
