@@ -1,7 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
 import json
 
-from odoo import api, fields, models, tools
+from odoo import _, api, fields, models, tools
+from odoo.exceptions import UserError
 from odoo.tools.misc import file_open
 
 # The eight order events of the product, in the order the merchant reads them.
@@ -51,6 +52,10 @@ class PostbackEventType(models.Model):
 
     def write(self, vals):
         if "code" in vals:
+            # The code is what the order hooks match on: fixed by the module (its data
+            # files, run as the superuser), never by a user over RPC.
+            if not self.env.su and any(t.code != vals["code"] for t in self):
+                raise UserError(_("The code of an order event is fixed; change its name instead."))
             self.env.registry.clear_cache()
         return super().write(vals)
 

@@ -111,6 +111,7 @@ def _spec():
         _row("postback.event.type", "read", "read", [ids("type_received"), ["name", "code"]], "RROOO"),
         _row("postback.event.type", "search_read", "search_read", [[], ["code"]], "RROOO"),
         _row("postback.event.type", "write name", "write", [ids("type_received"), {"name": "ATK"}], "RRROO"),
+        _row("postback.event.type", "write code", "write", [ids("type_received"), {"code": "order.atk"}], "RRRRR"),
         _row("postback.event.type", "create", "create", [{"name": "ATK", "code": "order.atk"}], "RRRRR"),
         _row("postback.event.type", "unlink", "unlink", [ids("type_received")], "RRRRR"),
         # --- templates ----------------------------------------------------------------
