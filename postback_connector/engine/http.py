@@ -63,6 +63,8 @@ BUSY_ERROR = "Not attempted yet: the server answers slowly; its postbacks are se
 #: Jobs waiting per endpoint, in lanes' worth: more would only wait here while
 #: other endpoints' work could go (they are postponed instead, not attempted).
 QUEUE_LANES = 2
+#: An endpoint whose requests take longer than this is "slow" for the queue limit.
+SLOW_SECONDS = 0.2
 COOLING_ERROR = "Not attempted: the server did not respond recently; trying again in {seconds} s"
 RELEASED_ERROR = "Not attempted: the runner's time was up; queued again"
 #: First pause of an endpoint that timed out or refused connections (the
@@ -385,7 +387,7 @@ def _seconds(value):
 
 
 class _Host:
-    __slots__ = ("blocked_until", "latency", "limit", "queue", "running")
+    __slots__ = ("blocked_until", "latency", "limit", "progress", "queue", "running")
 
     def __init__(self):
         self.queue = deque()
@@ -393,6 +395,12 @@ class _Host:
         self.limit = None
         self.blocked_until = 0.0
         self.latency = 0.0  # seconds, moving average of this endpoint's requests
+        self.progress = 0.0  # monotonic time a request of it last started or ended
+
+    def slow(self, now, lanes):
+        """Its lanes are all busy and it is slow, or nothing of it moved for 0.2 s
+        (a dead or hanging endpoint, before any timeout told us)."""
+        return self.running >= lanes and (self.latency > SLOW_SECONDS or now - self.progress > SLOW_SECONDS)
 
 
 class HttpSender:
@@ -495,10 +503,11 @@ class HttpSender:
                 outcome = self._skipped(job, host)
             elif host.running < (host.limit or self.per_host) and self._running < self.max_workers:
                 self._start(origin, host, job, callback)
-            elif len(host.queue) >= QUEUE_LANES * (host.limit or self.per_host) and host.latency > 0.2:
+            elif len(host.queue) >= QUEUE_LANES * (host.limit or self.per_host) and host.slow(
+                    time.monotonic(), host.limit or self.per_host):
                 # A slow endpoint: its excess waits in the database, not in this runner.
                 lanes = host.limit or self.per_host
-                wait = max(1.0, (len(host.queue) + host.running) / lanes * host.latency)
+                wait = max(1.0, (len(host.queue) + host.running) / lanes * max(host.latency, SLOW_SECONDS))
                 outcome = Outcome(job.key, None, error=BUSY_ERROR, skipped=True, blocked_for=wait)
             else:
                 host.queue.append((job, callback))
@@ -531,6 +540,7 @@ class HttpSender:
     def _start(self, origin, host, job, callback):
         """Under the lock: run ``job`` in a worker thread."""
         host.running += 1
+        host.progress = time.monotonic()
         self._running += 1
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="postback-http")
@@ -557,6 +567,7 @@ class HttpSender:
             host = self._hosts[origin]
             host.running -= 1
             self._running -= 1
+            host.progress = time.monotonic()
             if not outcome.skipped:
                 seconds = outcome.duration_ms / 1000
                 host.latency = seconds if not host.latency else host.latency + 0.3 * (seconds - host.latency)

@@ -32,6 +32,7 @@ notifies the cron workers), so retries go out on time on an idle queue.
 import logging
 import queue
 import random
+import sys
 import threading
 import time
 import uuid
@@ -332,7 +333,7 @@ class PostbackDelivery(models.Model):
         (not when their lease ends, nor at the cron's next interval)."""
         result = super()._register_hook()
         # Only in a serving Odoo (not under tests, odoo-bin shell, scripts or -i/-u runs).
-        serving = odoo_server.server is not None
+        serving = odoo_server.server is not None and "pytest" not in sys.modules
         if serving and not tools.config["test_enable"] and not tools.config.get("stop_after_init"):
             timer = threading.Timer(2.0, _wake_for_leftovers, args=(self.env.cr.dbname,))
             timer.daemon = True

@@ -8,3 +8,4 @@ from . import test_delivery
 from . import test_template
 from . import test_tour
 from . import test_attack_suite
+from . import test_attack_limits

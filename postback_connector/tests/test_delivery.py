@@ -301,6 +301,21 @@ class TestEmailDelivery(DeliveryCase):
                              else attachments[0].get_content().decode())
         self.assertEqual(payload["order_number"], delivery.order_id.name)
 
+    def test_a_subject_rendering_line_breaks_is_sent_on_one_line(self):
+        with SmtpReceiver() as smtp:
+            self.env["ir.mail_server"].create({
+                "name": "Local test SMTP", "smtp_host": "127.0.0.1", "smtp_port": smtp.port,
+                "smtp_encryption": "none", "sequence": 1,
+            })
+            self.make_trigger(channel="email", url=False, email_to="edi@bianchi.example",
+                              email_subject="Order {{ order.reference }}\n\r\n   {{ event.type }}\n")
+            delivery = self.emit()
+            self.run_queue()
+            self.assertTrue(smtp.wait_for(1))
+        self.assertEqual(delivery.state, "delivered", delivery.last_error)
+        subject = smtp.messages[0][2]["subject"]
+        self.assertEqual(subject, "Order %s order.received" % delivery.order_id.name)
+
 
 @tagged("post_install", "-at_install")
 class TestRunners(DeliveryCase):
