@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import psycopg2
@@ -510,6 +511,8 @@ class _Run:
         self.sender = None
         self.lease_wake = False
         self.health_written = 0.0
+        self.health_pool = None
+        self.health_future = None
 
     # -- main loop ---------------------------------------------------------------
 
@@ -532,6 +535,8 @@ class _Run:
             self.sender.cancel_queued()
             raise
         finally:
+            if self.health_pool is not None:
+                self.health_pool.shutdown(wait=True)
             self.sender.close()
         model._schedule_wake(self.may_commit)
         return self.done
@@ -795,18 +800,22 @@ class _Run:
         runners wait for each other on the row instead of failing on it), at most once
         a second unless an endpoint just went down (its pause must start at once).
         """
-        if self.samples and (force or any(s["down"] for s in self.samples.values())
-                             or time.monotonic() - self.health_written >= HEALTH_INTERVAL):
+        busy = self.health_future is not None and not self.health_future.done()
+        if force and busy:
+            self.health_future.result()
+            busy = False
+        if self.samples and not busy and (force or any(s["down"] for s in self.samples.values())
+                                          or time.monotonic() - self.health_written >= HEALTH_INTERVAL):
             samples, self.samples = self.samples, {}
             self.health_written = time.monotonic()
-            try:
-                self._write_health(samples)
-            except psycopg2.Error:
-                _logger.info("Postback runner: endpoint health not recorded this time", exc_info=True)
+            if self.may_commit and not force:
+                # Off the delivery loop: its own cursor, in its own thread (the sender has
+                # already stopped the endpoint in memory; this shares it with the others).
+                if self.health_pool is None:
+                    self.health_pool = ThreadPoolExecutor(1, thread_name_prefix="postback-health")
+                self.health_future = self.health_pool.submit(self._health_job, samples)
             else:
-                for endpoint_id, sample in samples.items():
-                    if sample["ok"] and endpoint_id in self.origins:
-                        self.sender.set_host_limit(self.origins[endpoint_id], None)
+                self._health_job(samples)
         signals = self.trigger_signals
         if signals["delivered"] or signals["failed"] or signals["gone"]:
             self.trigger_signals = {"delivered": set(), "failed": set(), "gone": {}}
@@ -821,6 +830,19 @@ class _Run:
                 for key in ("delivered", "failed"):
                     self.trigger_signals[key] |= signals[key]
                 self.trigger_signals["gone"].update(signals["gone"])
+
+    def _health_job(self, samples):
+        try:
+            self._write_health(samples)
+        except psycopg2.Error:
+            _logger.info("Postback runner: endpoint health not recorded this time", exc_info=True)
+            return
+        except Exception:
+            _logger.warning("Postback runner: endpoint health not recorded", exc_info=True)
+            return
+        for endpoint_id, sample in samples.items():
+            if sample["ok"] and endpoint_id in self.origins:
+                self.sender.set_host_limit(self.origins[endpoint_id], None)
 
     def _write_health(self, samples):
         now = fields.Datetime.now()
