@@ -319,18 +319,7 @@ def action_webhook_compare(odoo, registry, spec):
 
 
 def _template(env, partner):
-    types = {t.code: t for t in env["postback.event.type"].search([])}
-    return env["postback.template"].create(
-        {
-            "name": "%s template" % partner.name,
-            "partner_id": partner.id,
-            "event_type_id": types["order.received"].id,
-            "line_ids": [
-                (0, 0, {"sequence": i, "output_path": out, "source": src, "default": default, "value_type": vtype})
-                for i, (out, src, default, vtype) in enumerate(TYPICAL_MAPPING)
-            ],
-        }
-    )
+    return odoo_actions.make_template(env, partner, TYPICAL_MAPPING)
 
 
 def _triggers(env, partner, urls, timeout=10.0):

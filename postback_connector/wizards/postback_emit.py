@@ -11,6 +11,7 @@ class PostbackEmit(models.TransientModel):
     """
 
     _name = "postback.emit"
+    _inherit = ["postback.checked.wizard"]
     _description = "Send an Order Event"
 
     order_id = fields.Many2one("sale.order", required=True, domain="[('state', 'in', ('sale', 'cancel'))]")
@@ -26,19 +27,6 @@ class PostbackEmit(models.TransientModel):
     # ------------------------------------------------------------------
     # Permissions
     # ------------------------------------------------------------------
-    @api.model_create_multi
-    def create(self, vals_list):
-        self._check_user()
-        wizards = super().create(vals_list)
-        wizards._check_scope()
-        return wizards
-
-    def write(self, vals):
-        self._check_user()
-        result = super().write(vals)
-        self._check_scope()
-        return result
-
     @api.model
     def _check_user(self):
         self.env["postback.trigger"]._postback_check_group(

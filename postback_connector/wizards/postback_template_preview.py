@@ -19,6 +19,7 @@ class PostbackTemplatePreview(models.TransientModel):
     """
 
     _name = "postback.template.preview"
+    _inherit = ["postback.checked.wizard"]
     _description = "Postback Template Preview"
 
     template_id = fields.Many2one("postback.template", required=True, ondelete="cascade")
@@ -92,19 +93,6 @@ class PostbackTemplatePreview(models.TransientModel):
     # ------------------------------------------------------------------
     # Permissions
     # ------------------------------------------------------------------
-    @api.model_create_multi
-    def create(self, vals_list):
-        self._check_user()
-        wizards = super().create(vals_list)
-        wizards._check_scope()
-        return wizards
-
-    def write(self, vals):
-        self._check_user()
-        result = super().write(vals)
-        self._check_scope()
-        return result
-
     @api.model
     def _check_user(self):
         self.env["postback.trigger"]._postback_check_group(_("Only Postback users can preview templates."))

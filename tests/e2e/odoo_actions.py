@@ -73,20 +73,25 @@ def make_customer(env, spec):
     return partner
 
 
-def make_trigger(env, partner, spec):
-    types = {t.code: t for t in env["postback.event.type"].search([])}
-    lines = spec.get("template_lines") or DEFAULT_MAPPING
-    template = env["postback.template"].create(
+def make_template(env, partner, lines=None):
+    """A Template Mapper template of ``partner`` for order.received from (output, source, default, type) lines."""
+    received = env["postback.event.type"].search([("code", "=", "order.received")])
+    return env["postback.template"].create(
         {
             "name": "%s template" % partner.name,
             "partner_id": partner.id,
-            "event_type_id": types["order.received"].id,
+            "event_type_id": received.id,
             "line_ids": [
                 (0, 0, {"sequence": i, "output_path": out, "source": src, "default": default, "value_type": vtype})
-                for i, (out, src, default, vtype) in enumerate(lines)
+                for i, (out, src, default, vtype) in enumerate(lines or DEFAULT_MAPPING)
             ],
         }
     )
+
+
+def make_trigger(env, partner, spec):
+    types = {t.code: t for t in env["postback.event.type"].search([])}
+    template = make_template(env, partner, spec.get("template_lines"))
     trigger = env["postback.trigger"].create(
         {
             "name": spec.get("trigger_name") or "%s hook" % partner.name,

@@ -31,18 +31,7 @@ import odoo_boot
 
 def _make_triggers(env, partner, customer):
     types = {t.code: t for t in env["postback.event.type"].search([])}
-    lines = customer.get("template_lines") or odoo_actions.DEFAULT_MAPPING
-    template = env["postback.template"].create(
-        {
-            "name": "%s template" % partner.name,
-            "partner_id": partner.id,
-            "event_type_id": types["order.received"].id,
-            "line_ids": [
-                (0, 0, {"sequence": i, "output_path": out, "source": src, "default": default, "value_type": vtype})
-                for i, (out, src, default, vtype) in enumerate(lines)
-            ],
-        }
-    )
+    template = odoo_actions.make_template(env, partner, customer.get("template_lines"))
     triggers = {}
     for item in customer["triggers"]:
         vals = {
