@@ -3,8 +3,9 @@
     python bench/benchmark.py [--keep] [--db postback_bench] [--deliveries 5000] [--profile] [--experiments]
                               [--only 1,2,7a,...] [--reuse-db] [--no-results]
 
-Sets up its own database (a copy of $POSTBACK_TEST_BASE_DB, default
-postback_test_base, + the addon; dropped at the end unless --keep), a fast
+Runs on the Odoo tree of ODOO_SRC (18.0 or 19.0, default /opt/odoo-18; the
+header of the results names it). Sets up its own database (a copy of
+$POSTBACK_TEST_BASE_DB, default postback_test_base_<major>, + the addon; dropped at the end unless --keep), a fast
 asyncio receiver in a separate process (bench/fast_receiver.py), and
 measures:
 
@@ -60,8 +61,11 @@ def _reexec_in_venv():
         import psycopg2  # noqa: F401, PLC0415
         import requests  # noqa: F401, PLC0415
     except ImportError:
+        import harness  # noqa: PLC0415 - no odoo import there
+
+        series, _major = harness.odoo_series(harness.default_odoo_src())
         cache = Path(os.environ.get("POSTBACK_CACHE", Path.home() / ".cache" / "postback_connector"))
-        venv_python = Path(os.environ.get("POSTBACK_VENV", cache / "venv")) / "bin" / "python"
+        venv_python = Path(os.environ.get("POSTBACK_VENV", cache / f"venv-{series}")) / "bin" / "python"
         if venv_python.exists() and Path(sys.executable).resolve() != venv_python.resolve():
             os.execv(str(venv_python), [str(venv_python), *sys.argv])
 

@@ -3,7 +3,7 @@
     "name": "Postback Connector",
     "summary": "Tell your customers automatically, in their own format, "
     "when their orders change state (signed webhooks or email).",
-    "version": "18.0.1.1.0",
+    "version": "1.2.0",
     "category": "Sales/Sales",
     "website": "https://github.com/postback-connector/postback_connector",
     "author": "postback_connector developers",

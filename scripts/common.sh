@@ -3,10 +3,15 @@
 # `postback_setup`. Everything it creates lives outside the repository
 # (under $POSTBACK_CACHE, default ~/.cache/postback_connector).
 #
+# One Odoo tree per call: its version (18.0, 19.0) is read from its
+# odoo/release.py, and the venv, odoo.conf and databases are that version's.
+#
 # Environment knobs (all optional):
-#   ODOO_SRC              Odoo 18.0 source tree (odoo-bin, odoo/, requirements.txt)
-#                         default /opt/odoo-18; never copied into the repo.
-#   POSTBACK_VENV         virtualenv, default ~/.cache/postback_connector/venv
+#   ODOO_SRC              Odoo source tree (odoo-bin, odoo/, requirements.txt),
+#                         18.0 or 19.0; default /opt/odoo-18, else /opt/odoo-19
+#                         when only that one exists; never copied into the repo.
+#   POSTBACK_VENV         virtualenv, default ~/.cache/postback_connector/venv-<version>
+#                         (venv-noodoo without an Odoo tree)
 #   POSTBACK_PYTHON       interpreter used to create the venv, default python3
 #   PGHOST/PGPORT/PGUSER/PGPASSWORD
 #                         an explicit PostgreSQL server (used as given when
@@ -15,17 +20,21 @@
 #                         server answers on 127.0.0.1:5432.
 #   POSTBACK_PGDATA       data dir of the private cluster
 #   POSTBACK_PRIVATE_PGPORT  port of the private cluster, default 5433
+#   POSTBACK_HTTP_INTERFACE  address Odoo serves on (run.sh, tests), default 127.0.0.1
 
 POSTBACK_ADDON=postback_connector
 POSTBACK_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 POSTBACK_CACHE="${POSTBACK_CACHE:-$HOME/.cache/postback_connector}"
-ODOO_SRC="${ODOO_SRC:-/opt/odoo-18}"
-POSTBACK_VENV="${POSTBACK_VENV:-$HOME/.cache/postback_connector/venv}"
-POSTBACK_ODOO_CONF="${POSTBACK_ODOO_CONF:-$POSTBACK_CACHE/odoo.conf}"
+# The documented places of the supported trees, newest last.
+POSTBACK_DEFAULT_TREES="/opt/odoo-18 /opt/odoo-19"
+if [ -z "${ODOO_SRC:-}" ]; then
+    ODOO_SRC=/opt/odoo-18
+    if [ ! -f /opt/odoo-18/odoo/release.py ] && [ -f /opt/odoo-19/odoo/release.py ]; then ODOO_SRC=/opt/odoo-19; fi
+fi
 POSTBACK_LOG_DIR="$POSTBACK_CACHE/logs"
-POSTBACK_PY="$POSTBACK_VENV/bin/python"
 POSTBACK_ODOO_FOUND=0
-export POSTBACK_REPO POSTBACK_CACHE ODOO_SRC POSTBACK_VENV POSTBACK_ODOO_CONF POSTBACK_ADDON
+POSTBACK_ODOO_SERIES=""
+export POSTBACK_REPO POSTBACK_CACHE ODOO_SRC POSTBACK_ADDON
 
 log() { printf '==> %s\n' "$*"; }
 warn() { printf '==> WARNING: %s\n' "$*" >&2; }
@@ -63,13 +72,30 @@ odoo_found() {
     [ -f "$ODOO_SRC/odoo-bin" ] && [ -f "$ODOO_SRC/odoo/release.py" ] && [ -d "$ODOO_SRC/odoo/addons" ]
 }
 
+# The series of an Odoo tree ("18.0", "19.0") from its odoo/release.py.
+odoo_series_of() {
+    sed -nE 's/^version_info = \(([0-9]+), ([0-9]+),.*/\1.\2/p' "$1/odoo/release.py" 2>/dev/null | head -n 1
+}
+
+# Paths that depend on the Odoo version (call after POSTBACK_ODOO_SERIES is known).
+set_version_paths() {
+    local tag="${POSTBACK_ODOO_SERIES:-noodoo}"
+    POSTBACK_VENV="${POSTBACK_VENV:-$POSTBACK_CACHE/venv-$tag}"
+    POSTBACK_ODOO_CONF="${POSTBACK_ODOO_CONF:-$POSTBACK_CACHE/odoo-$tag.conf}"
+    POSTBACK_PY="$POSTBACK_VENV/bin/python"
+    # "18", "19": suffix of the version's databases
+    POSTBACK_ODOO_MAJOR="${POSTBACK_ODOO_SERIES%%.*}"
+    export POSTBACK_VENV POSTBACK_ODOO_CONF POSTBACK_ODOO_SERIES POSTBACK_ODOO_MAJOR
+}
+
 odoo_missing_help() {
     printf '%s\n' \
-        "No Odoo 18.0 source tree at ODOO_SRC=$ODOO_SRC (it needs odoo-bin, odoo/ and requirements.txt)." \
-        "Get one (it is never put into this repository), e.g.:" \
+        "No Odoo source tree at ODOO_SRC=$ODOO_SRC (it needs odoo-bin, odoo/ and requirements.txt)." \
+        "Get one (it is never put into this repository), e.g. Odoo 18.0 or 19.0 Community:" \
         "  git clone --depth 1 --branch 18.0 https://github.com/odoo/odoo.git /opt/odoo-18" \
-        "  (or unpack an Odoo 18.0 Community source tarball/nightly there)" \
-        "then re-run, or point ODOO_SRC at an existing tree: ODOO_SRC=/path/to/odoo-18 $0"
+        "  git clone --depth 1 --branch 19.0 https://github.com/odoo/odoo.git /opt/odoo-19" \
+        "  (or unpack a Community source tarball/nightly there)" \
+        "then re-run, or point ODOO_SRC at an existing tree: ODOO_SRC=/path/to/odoo $0"
 }
 
 sha_of() { cat "$@" | sha256sum | cut -d' ' -f1; }
@@ -100,6 +126,7 @@ setup_venv() {
     # still ships pkg_resources, and without build isolation.
     "${pip[@]}" install -U pip 'setuptools<81' wheel 'setuptools_scm<8'
     if [ "$POSTBACK_ODOO_FOUND" = 1 ]; then
+        # Odoo 18.0 pins cbor2 5.4.2 (19.0 pins 5.4.6, which builds normally)
         if grep -qE '^cbor2==5\.4\.2' "$ODOO_SRC/requirements.txt"; then
             "${pip[@]}" install --no-build-isolation 'cbor2==5.4.2'
         fi
@@ -268,17 +295,20 @@ pg_db_exists() {
 # ------------------------------------------------------------ odoo.conf ----
 write_odoo_conf() {
     local tmp
-    mkdir -p "$(dirname "$POSTBACK_ODOO_CONF")" "$POSTBACK_CACHE/filestore"
+    mkdir -p "$(dirname "$POSTBACK_ODOO_CONF")" "$POSTBACK_CACHE/filestore-$POSTBACK_ODOO_SERIES"
     tmp="$(mktemp "$POSTBACK_ODOO_CONF.XXXXXX")"
     {
         echo "; generated by scripts/common.sh - do not edit, it is rewritten on every run"
         echo "[options]"
         echo "addons_path = $ODOO_SRC/odoo/addons,$POSTBACK_REPO"
-        echo "data_dir = $POSTBACK_CACHE/filestore"
+        echo "data_dir = $POSTBACK_CACHE/filestore-$POSTBACK_ODOO_SERIES"
         echo "db_host = $PGHOST"
         echo "db_port = $PGPORT"
         echo "db_user = $PGUSER"
-        echo "db_password = ${PGPASSWORD:-False}"
+        # 19.0 warns about a non-boolean "False" here: the line only when there is a password
+        if [ -n "${PGPASSWORD:-}" ]; then echo "db_password = $PGPASSWORD"; fi
+        # loopback only (19.0 warns when unset: its default 0.0.0.0 becomes 127.0.0.1 in 20.0)
+        echo "http_interface = ${POSTBACK_HTTP_INTERFACE:-127.0.0.1}"
     } >"$tmp"
     if cmp -s "$tmp" "$POSTBACK_ODOO_CONF"; then
         rm -f "$tmp"
@@ -287,6 +317,13 @@ write_odoo_conf() {
         mv -f "$tmp" "$POSTBACK_ODOO_CONF"
         log "wrote $POSTBACK_ODOO_CONF"
     fi
+}
+
+# The odoo-bin flag that installs demo data in a new database: 18.0 does by
+# default (and knows no --with-demo; any --without-demo value disables it),
+# 19.0 only with --with-demo.
+odoo_demo_flag() {
+    if [ "${POSTBACK_ODOO_MAJOR:-18}" -ge 19 ]; then echo --with-demo; fi
 }
 
 # odoo-bin with our config (extra args appended).
@@ -302,16 +339,23 @@ postback_setup() {
     if odoo_found; then
         POSTBACK_ODOO_FOUND=1
         ODOO_SRC="$(cd "$ODOO_SRC" && pwd)"
-        log "Odoo source: $ODOO_SRC"
+        POSTBACK_ODOO_SERIES="$(odoo_series_of "$ODOO_SRC")"
+        case "$POSTBACK_ODOO_SERIES" in
+            18.0|19.0) ;;
+            *) die "the Odoo tree at $ODOO_SRC is version '${POSTBACK_ODOO_SERIES:-unknown}'" \
+                   "postback_connector supports Odoo 18.0 and 19.0" ;;
+        esac
+        log "Odoo source: $ODOO_SRC (Odoo $POSTBACK_ODOO_SERIES)"
     else
         POSTBACK_ODOO_FOUND=0
         if [ "$need_odoo" = 1 ]; then
             local help=()
             mapfile -t help < <(odoo_missing_help)
-            die "no Odoo 18 source tree at ODOO_SRC=$ODOO_SRC" "${help[@]}"
+            die "no Odoo source tree at ODOO_SRC=$ODOO_SRC" "${help[@]}"
         fi
-        warn "no Odoo 18 source tree at ODOO_SRC=$ODOO_SRC: only the Odoo-free parts can run"
+        warn "no Odoo source tree at ODOO_SRC=$ODOO_SRC: only the Odoo-free parts can run"
     fi
+    set_version_paths
     export POSTBACK_ODOO_FOUND ODOO_SRC
     if [ "$POSTBACK_ODOO_FOUND" = 1 ]; then
         # python-ldap build deps, psycopg2 build deps, browser for HttpCase tours

@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
 # Command 1: set up, install/upgrade postback_connector (with demo data) in the
-# database ${POSTBACK_DB:-postback_demo}, then serve Odoo on http://localhost:8069.
+# database ${POSTBACK_DB:-postback_demo_<major>}, then serve Odoo on
+# http://localhost:8069. Odoo 18.0 or 19.0: the tree of ODOO_SRC (default
+# /opt/odoo-18, else /opt/odoo-19), each version with its own venv and database.
 #
 #   bash scripts/run.sh [-- extra odoo-bin args]
 #
-# Env: POSTBACK_DB (default postback_demo), ODOO_SRC, POSTBACK_VENV, PG* (see
-# scripts/common.sh).
+# Env: POSTBACK_DB (default postback_demo_18 / postback_demo_19), ODOO_SRC,
+# POSTBACK_VENV, PG* (see scripts/common.sh).
 set -euo pipefail
 
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-DB="${POSTBACK_DB:-postback_demo}"
 HTTP_PORT="${POSTBACK_HTTP_PORT:-8069}"
 
 usage() {
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 parse_args() {
@@ -62,7 +63,8 @@ install_or_update() {
             # nodb: Odoo creates it. Demo data is on by default (do NOT pass
             # --without-demo=False: any value disables demo data).
             log "installing $POSTBACK_ADDON with demo data in database '$DB' (state: $state; first time takes a few minutes; log: $logf)"
-            odoo_bin -d "$DB" -i "$POSTBACK_ADDON" --stop-after-init >"$logf" 2>&1 || rc=$?
+            # shellcheck disable=SC2046
+            odoo_bin -d "$DB" -i "$POSTBACK_ADDON" $(odoo_demo_flag) --stop-after-init >"$logf" 2>&1 || rc=$?
             ;;
     esac
     if [ "$rc" -ne 0 ] || [ "$(addon_state)" != installed ]; then
@@ -103,10 +105,11 @@ EOF
 main() {
     parse_args "$@"
     postback_setup --need-odoo
+    DB="${POSTBACK_DB:-postback_demo_$POSTBACK_ODOO_MAJOR}"
     install_or_update
     ensure_admin_login
     echo
-    log "Odoo 18 with $POSTBACK_ADDON (database '$DB') starting on http://localhost:$HTTP_PORT"
+    log "Odoo $POSTBACK_ODOO_SERIES with $POSTBACK_ADDON (database '$DB') starting on http://localhost:$HTTP_PORT"
     log "log in as admin / admin   (Ctrl-C to stop)"
     echo
     exec "$POSTBACK_PY" "$ODOO_SRC/odoo-bin" -c "$POSTBACK_ODOO_CONF" -d "$DB" \

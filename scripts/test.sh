@@ -1,29 +1,41 @@
 #!/usr/bin/env bash
-# Command 2: set up, then run
-#   0. when an Odoo 18 tree is found (ODOO_SRC, default /opt/odoo-18): keep a
-#      cached base database postback_test_base (sale_management, sale_stock,
-#      stock_delivery + demo data), rebuilt only when missing or when Odoo's
-#      release.py / the module list change (exported as POSTBACK_TEST_BASE_DB),
-#   1. the Odoo-free tests:        python -m pytest tests -q
-#   2. when an Odoo 18 tree is found:
-#      a. copy the base database to postback_test (createdb -T),
+# Command 2: set up, then run the whole suite on every Odoo tree given:
+#   ODOO_SRC names one tree or several (separated by spaces or colons);
+#   by default the 18.0 and 19.0 trees at /opt/odoo-18 and /opt/odoo-19,
+#   each that is present (an absent one is reported loudly as SKIPPED).
+# For each tree (Odoo 18.0 or 19.0, read from its release.py), with that
+# version's own venv (~/.cache/postback_connector/venv-<version>):
+#   0. keep a cached base database postback_test_base_<major> (sale_management,
+#      sale_stock, stock_delivery + demo data), rebuilt only when missing or
+#      when Odoo's release.py / the module list change (exported as
+#      POSTBACK_TEST_BASE_DB),
+#   1. the tests under tests/ (engine, end-to-end, fault injection):
+#                                  python -m pytest tests -q
+#   2. a. copy the base database to postback_test_<major> (createdb -T),
 #      b. install, then upgrade, postback_connector there; any WARNING/ERROR/
 #         CRITICAL log line fails the run,
-#      c. the addon's Odoo tests with pytest-odoo (HttpCase enabled).
-#   and print a summary. Exit status is non-zero if any part failed.
+#      c. the addon's Odoo tests with pytest-odoo (HttpCase and the browser
+#         tour enabled),
+#      d. build the wheel odoo-addon-postback_connector, install it into a
+#         scratch venv and check Odoo installs the addon from there,
+#   and print a summary with the counts per version. Without any Odoo tree
+#   only step 1's Odoo-free tests run. Exit status is non-zero if any part
+#   failed.
 #
 #   bash scripts/test.sh [--free-only|--odoo-only] [-- extra pytest args]
 #
 # Extra pytest args go to both pytest runs (e.g. -- -k webhook -x).
-# Env: POSTBACK_TEST_KEEP_DB=1 reuses an existing postback_test (upgrade only);
-#      POSTBACK_TEST_DB names the test database (default postback_test).
+# Env: POSTBACK_TEST_KEEP_DB=1 reuses an existing postback_test_<major>
+#      (upgrade only); POSTBACK_TEST_DB names the test database (default
+#      postback_test; _<major> is appended).
 set -euo pipefail
 
+SCRIPT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+# Which trees were asked for, before common.sh sets its single default.
+TREES_GIVEN="${ODOO_SRC:-}"
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-BASE_DB=postback_test_base
-TEST_DB="${POSTBACK_TEST_DB:-postback_test}"
 BASE_MODULES=sale_management,sale_stock,stock_delivery
 # bump to force a rebuild of the base database
 BASE_RECIPE=1
@@ -38,7 +50,7 @@ TOTAL_FAILED=0
 TOTAL_SKIPPED=0
 
 usage() {
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,31p' "$SCRIPT" | sed 's/^# \{0,1\}//'
 }
 
 parse_args() {
@@ -93,7 +105,7 @@ run_free_tests() {
         SUMMARY+=("Odoo-free tests: no tests/ directory")
         return 0
     fi
-    run_pytest "Odoo-free tests" "$POSTBACK_LOG_DIR/pytest-free.log" tests -q "${PYTEST_ARGS[@]}"
+    run_pytest "Odoo-free tests" "$POSTBACK_LOG_DIR/pytest-free-${POSTBACK_ODOO_SERIES:-noodoo}.log" tests -q "${PYTEST_ARGS[@]}"
 }
 
 base_stamp() {
@@ -104,7 +116,7 @@ db_comment() {
     psql -X -d postgres -tAc "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '$1'"
 }
 
-filestore_of() { echo "$POSTBACK_CACHE/filestore/filestore/$1"; }
+filestore_of() { echo "$POSTBACK_CACHE/filestore-$POSTBACK_ODOO_SERIES/filestore/$1"; }
 
 drop_db() {
     dropdb --if-exists --force "$1"
@@ -119,11 +131,12 @@ ensure_base_db() {
         log "base database '$BASE_DB' is up to date"
         return 0
     fi
-    logf="$POSTBACK_LOG_DIR/base-db.log"
+    logf="$POSTBACK_LOG_DIR/base-db-$POSTBACK_ODOO_SERIES.log"
     log "building base database '$BASE_DB' ($BASE_MODULES + demo data, ~3-5 minutes; log: $logf)"
     drop_db "$BASE_DB"
     local t0=$SECONDS
-    odoo_bin -d "$BASE_DB" -i "$BASE_MODULES" --stop-after-init >"$logf" 2>&1 || rc=$?
+    # shellcheck disable=SC2046
+    odoo_bin -d "$BASE_DB" -i "$BASE_MODULES" $(odoo_demo_flag) --stop-after-init >"$logf" 2>&1 || rc=$?
     if [ "$rc" -ne 0 ] || grep -qE ' (ERROR|CRITICAL) ' "$logf"; then
         grep -E ' (ERROR|CRITICAL) ' "$logf" | head -n 20 >&2 || true
         tail -n 30 "$logf" >&2
@@ -150,7 +163,7 @@ copy_test_db() {
 # WARNING/ERROR/CRITICAL line
 odoo_clean_run() {
     local what="$1" flag="$2" logf rc=0 bad
-    logf="$POSTBACK_LOG_DIR/$what.log"
+    logf="$POSTBACK_LOG_DIR/$what-$POSTBACK_ODOO_SERIES.log"
     log "$what: odoo-bin -d $TEST_DB $flag $POSTBACK_ADDON --stop-after-init --log-level=warn"
     odoo_bin -d "$TEST_DB" "$flag" "$POSTBACK_ADDON" --stop-after-init --log-level=warn >"$logf" 2>&1 || rc=$?
     bad="$(grep -E ' (WARNING|ERROR|CRITICAL) ' "$logf" || true)"
@@ -190,26 +203,46 @@ run_odoo_part() {
         return 0
     fi
     log "Odoo tests: python -m pytest -p odoo --odoo-config=$POSTBACK_ODOO_CONF --odoo-database=$TEST_DB --odoo-http $tests_dir -q ${PYTEST_ARGS[*]:-}"
-    run_pytest "Odoo tests (pytest-odoo)" "$POSTBACK_LOG_DIR/pytest-odoo.log" \
+    run_pytest "Odoo tests (pytest-odoo)" "$POSTBACK_LOG_DIR/pytest-odoo-$POSTBACK_ODOO_SERIES.log" \
         -p odoo --odoo-config="$POSTBACK_ODOO_CONF" --odoo-database="$TEST_DB" --odoo-http \
         "$tests_dir" -q "${PYTEST_ARGS[@]}"
 }
 
+# (d) the wheel, installed into a scratch venv, found and installed by Odoo
+run_wheel_check() {
+    local logf="$POSTBACK_LOG_DIR/wheel-check-$POSTBACK_ODOO_SERIES.log" rc=0
+    log "wheel check: bash scripts/check_wheel.sh (log: $logf)"
+    local db_args=(--db_host "$PGHOST" --db_port "$PGPORT" --db_user "$PGUSER")
+    if [ -n "${PGPASSWORD:-}" ]; then db_args+=(--db_password "$PGPASSWORD"); fi
+    bash "$POSTBACK_REPO/scripts/check_wheel.sh" "$ODOO_SRC" "$POSTBACK_PY" "${db_args[@]}" >"$logf" 2>&1 || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        SUMMARY+=("Wheel: $(grep -E '^wheel check: OK' "$logf" | tail -n 1 | sed 's/^wheel check: //')")
+    else
+        tail -n 30 "$logf" >&2
+        SUMMARY+=("Wheel: FAILED (exit $rc; log: $logf)")
+        FAILED=1
+    fi
+}
+
 print_summary() {
     echo
-    echo "==================== postback_connector test summary ===================="
+    echo "==================== postback_connector test summary (Odoo ${POSTBACK_ODOO_SERIES:-none}) ===================="
     local line
     for line in "${SUMMARY[@]}"; do echo "  $line"; done
     echo "========================================================================="
     echo "total: $TOTAL_PASSED passed, $TOTAL_FAILED failed, $TOTAL_SKIPPED skipped"
 }
 
-main() {
-    parse_args "$@"
+# One Odoo tree (or none): the whole suite with that version's venv and databases.
+run_one_version() {
     cd "$POSTBACK_REPO"
     local t0=$SECONDS
     postback_setup
     log "setup done in $((SECONDS - t0))s"
+    if [ "$POSTBACK_ODOO_FOUND" = 1 ]; then
+        BASE_DB="postback_test_base_$POSTBACK_ODOO_MAJOR"
+        TEST_DB="${POSTBACK_TEST_DB:-postback_test}_$POSTBACK_ODOO_MAJOR"
+    fi
 
     # The base database is ensured first so that Odoo-needing tests under
     # tests/ (e2e) can copy it: createdb -T "$POSTBACK_TEST_BASE_DB" ...
@@ -219,30 +252,106 @@ main() {
             base_ok=1
             export POSTBACK_TEST_BASE_DB="$BASE_DB"
         else
-            SUMMARY+=("Odoo base database: FAILED (see $POSTBACK_LOG_DIR/base-db.log)")
+            SUMMARY+=("Odoo base database: FAILED (see $POSTBACK_LOG_DIR/base-db-$POSTBACK_ODOO_SERIES.log)")
             FAILED=1
         fi
     fi
 
     if [ "$RUN_FREE" = 1 ]; then run_free_tests; fi
 
-    local odoo_skipped=0
-    if [ "$RUN_ODOO" = 1 ]; then
-        if [ "$POSTBACK_ODOO_FOUND" = 1 ]; then
-            if [ "$base_ok" = 1 ]; then run_odoo_part; fi
-        else
-            odoo_skipped=1
-            SUMMARY+=("Odoo tests: SKIPPED (no Odoo 18 source tree at $ODOO_SRC)")
-        fi
+    if [ "$RUN_ODOO" = 1 ] && [ "$POSTBACK_ODOO_FOUND" = 1 ] && [ "$base_ok" = 1 ]; then
+        run_odoo_part
+        run_wheel_check
     fi
 
+    local summary_file="${POSTBACK_TEST_SUMMARY:-}"
     print_summary
-    if [ "$odoo_skipped" = 1 ]; then
-        echo
-        odoo_missing_help
-        echo "*** ODOO TESTS SKIPPED: no Odoo 18 source tree at $ODOO_SRC (set ODOO_SRC) — only the Odoo-free tests ran ***"
+    if [ -n "$summary_file" ]; then
+        {
+            for line in "${SUMMARY[@]}"; do echo "  $line"; done
+            echo "COUNTS $TOTAL_PASSED $TOTAL_FAILED $TOTAL_SKIPPED"
+        } >"$summary_file"
     fi
     exit "$FAILED"
+}
+
+# The trees to test: ODOO_SRC (one or several), else the documented places.
+list_trees() {
+    local given="${TREES_GIVEN:-$POSTBACK_DEFAULT_TREES}"
+    printf '%s\n' "$given" | tr ': ' '\n\n' | sed '/^$/d'
+}
+
+main() {
+    parse_args "$@"
+    if [ "${POSTBACK_TEST_ONE_TREE:-0}" = 1 ]; then
+        run_one_version
+    fi
+    mkdir -p "$POSTBACK_LOG_DIR"
+    local trees=() tree series found=0 rc status=0 skipped=() ran=() summary counts
+    mapfile -t trees < <(list_trees)
+    local single=0
+    if [ "${#trees[@]}" -eq 1 ]; then single=1; fi
+    for tree in "${trees[@]}"; do
+        if [ ! -f "$tree/odoo-bin" ] || [ ! -f "$tree/odoo/release.py" ]; then
+            skipped+=("$tree")
+            continue
+        fi
+        series="$(odoo_series_of "$tree")"
+        found=1
+        summary="$POSTBACK_LOG_DIR/summary-$series.txt"
+        rm -f "$summary"
+        echo
+        echo "#################### Odoo $series ($tree) ####################"
+        rc=0
+        if [ "$single" = 1 ]; then
+            ODOO_SRC="$tree" POSTBACK_TEST_ONE_TREE=1 POSTBACK_TEST_SUMMARY="$summary" \
+                bash "$SCRIPT" "$@" || rc=$?
+        else
+            # each version its own venv and config: a caller's POSTBACK_VENV/CONF fit one tree only
+            env -u POSTBACK_VENV -u POSTBACK_ODOO_CONF ODOO_SRC="$tree" POSTBACK_TEST_ONE_TREE=1 \
+                POSTBACK_TEST_SUMMARY="$summary" bash "$SCRIPT" "$@" || rc=$?
+        fi
+        if [ "$rc" -ne 0 ]; then status=1; fi
+        ran+=("$series|$tree|$summary|$rc")
+    done
+    if [ "$found" = 0 ]; then
+        echo
+        echo "#################### no Odoo tree: Odoo-free tests only ####################"
+        summary="$POSTBACK_LOG_DIR/summary-noodoo.txt"
+        rm -f "$summary"
+        rc=0
+        env -u POSTBACK_VENV -u POSTBACK_ODOO_CONF ODOO_SRC=/nonexistent/odoo POSTBACK_TEST_ONE_TREE=1 \
+            POSTBACK_TEST_SUMMARY="$summary" bash "$SCRIPT" "$@" || rc=$?
+        if [ "$rc" -ne 0 ]; then status=1; fi
+        ran+=("none|-|$summary|$rc")
+    fi
+
+    echo
+    echo "==================== postback_connector: every Odoo version ===================="
+    local entry all_p=0 all_f=0 all_s=0 p f s
+    for entry in "${ran[@]}"; do
+        IFS='|' read -r series tree summary rc <<<"$entry"
+        counts="$(grep '^COUNTS ' "$summary" 2>/dev/null || echo "COUNTS 0 0 0")"
+        read -r _ p f s <<<"$counts"
+        all_p=$((all_p + p)); all_f=$((all_f + f)); all_s=$((all_s + s))
+        if [ "$series" = none ]; then
+            echo "Odoo-free only: $p passed, $f failed, $s skipped$([ "$rc" -ne 0 ] && echo "  <- FAILED")"
+        else
+            echo "Odoo $series ($tree): $p passed, $f failed, $s skipped$([ "$rc" -ne 0 ] && echo "  <- FAILED")"
+        fi
+        grep -v '^COUNTS ' "$summary" 2>/dev/null || echo "  (no summary: the run stopped early, see its output above)"
+    done
+    for tree in "${skipped[@]}"; do
+        echo "*** SKIPPED: no Odoo tree at $tree (odoo-bin, odoo/release.py): none of its Odoo tests, end-to-end tests or wheel check ran ***"
+    done
+    echo "================================================================================="
+    echo "all versions: $all_p passed, $all_f failed, $all_s skipped"
+    if [ "$found" = 0 ]; then
+        echo
+        odoo_missing_help
+        echo "*** ODOO TESTS SKIPPED: no Odoo source tree found (${trees[*]}) — only the Odoo-free tests ran ***"
+    fi
+    exit "$status"
 }
 
 main "$@"

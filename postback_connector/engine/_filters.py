@@ -908,6 +908,15 @@ def _as_type(value, value_type="auto", fmt=None, label=None):
     return convert_value(to_plain(value), value_type, fmt or None, label)
 
 
+def _required(value, source=""):
+    """The value of a Template Mapper line marked *required*: missing or empty refuses the postback."""
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    if value is None:
+        raise RenderError(f"The required value '{source}' is empty in the input data", path=source or None)
+    return value
+
+
 # Jinja filters used as they are (linear, bounded results), with a deadline check.
 _PLAIN_FILTERS = "abs count d default first float int items last length map reject rejectattr round select selectattr"
 
@@ -944,6 +953,7 @@ def build_filters():
         string=_string,
         tojson=_tojson,
         as_type=_as_type,
+        required=_required,
         _pb_loop=_loop_guard,
         _pb_concat=_concat,
         _pb_print=_print,

@@ -24,9 +24,11 @@ Lists (``[]``)
     nested lists write the full path, e.g. ``order.lines[].taxes[].name``.
 
 Missing values
-    A missing path (or an expression using one) is an error naming the
-    path, unless the line has a default; the default (text) is also used
-    when the value is null, and is converted like any other value.
+    A missing path (or an expression using one) gives the line's default
+    when it has one (the default, text, is also used when the value is
+    null, and is converted like any other value), else an empty value
+    (JSON ``null``). Only a line marked *required* makes a missing value an
+    error naming the path: the postback is then not sent.
 """
 
 import re
@@ -49,6 +51,7 @@ class MappingLine:
     default: str | None = None
     value_type: str = "auto"
     fmt: str | None = None
+    required: bool = False
 
 
 class _Missing(Exception):
@@ -102,11 +105,15 @@ class _Getter:
 
 
 class _Leaf:
-    __slots__ = ("default", "fmt", "getter", "output", "source", "template", "value_type")
+    __slots__ = ("default", "fmt", "getter", "output", "required", "source", "template", "value_type")
 
-    def __init__(self, output, source, default, value_type, fmt):
+    def __init__(self, output, source, default, value_type, fmt, *, required=False):
         self.output, self.source, self.default = output, source, default
         self.value_type, self.fmt = value_type, fmt
+        # A required line refuses a missing value (its default, if any, is not used).
+        self.required = bool(required)
+        if self.required:
+            self.default = None
         self.getter = self.template = None
 
     def label(self, frames):
@@ -121,7 +128,7 @@ class _Leaf:
             try:
                 value = self.getter.get(data, frames)
             except _Missing as missing:
-                if self.default is None:
+                if self.required:
                     message = f"The value '{missing.shown}' does not exist in the input data"
                     if missing.reason:
                         message += f": {missing.reason}"
@@ -129,6 +136,8 @@ class _Leaf:
                 value = None
         else:
             value = self._evaluate(data, frames)
+        if value is None and self.required:
+            self.fail(f"The required value '{self.source}' is empty in the input data", frames, self.source)
         if value is None and self.default is not None:
             value = self.default
         if self.value_type != "auto":
@@ -148,7 +157,7 @@ class _Leaf:
         try:
             return to_plain(evaluate(self.template, variables))
         except MissingValueError as exc:
-            if self.default is not None:
+            if not self.required:
                 return None
             error = translate(exc, lambda: parse_expression(self.source), variables, roots)
         except Exception as exc:  # noqa: BLE001 - anything the expression did wrong becomes a RenderError
@@ -187,21 +196,23 @@ _NODE_FOR = {str: _Object, int: _Indexed, type(None): _Iter}
 
 def _normalize(line):
     if type(line) is MappingLine:
-        output, source, default, value_type, fmt = (
+        output, source, default, value_type, fmt, required = (
             line.output_path,
             line.source,
             line.default,
             line.value_type,
             line.fmt,
+            line.required,
         )
     else:
         get = line.get
-        output, source, default, value_type, fmt = (
+        output, source, default, value_type, fmt, required = (
             get("output_path"),
             get("source"),
             get("default"),
             get("value_type"),
             get("fmt"),
+            get("required"),
         )
     # Odoo hands empty fields over as False; treat them like "not set".
     if default is not None and type(default) is not str:
@@ -212,6 +223,7 @@ def _normalize(line):
         default,
         value_type or "auto",
         fmt or None,
+        bool(required),
     )
 
 
@@ -311,7 +323,7 @@ def _check_source(leaf, steps, chain_depth):
 
 def check_line(line):
     """Validate one normalized line on its own; returns (leaf, output steps)."""
-    output, source, default, value_type, fmt = line
+    output, source, default, value_type, fmt, required = line
     if not output:
         raise RenderError("The mapping line has no output path")
     if not source:
@@ -319,7 +331,7 @@ def check_line(line):
     if value_type not in VALUE_TYPES:
         raise RenderError(f"Unknown value type '{value_type}' for '{output}'; choose one of: {', '.join(VALUE_TYPES)}")
     steps = parse_output_path(output)
-    leaf = _Leaf(output, source, default, value_type, fmt)
+    leaf = _Leaf(output, source, default, value_type, fmt, required=required)
     _check_source(leaf, steps, len(split_iters(steps)))
     return leaf, steps
 

@@ -44,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-VERSION = "18.0.1.1.0"
+VERSION = "1.2.0"  # the manifest version (Odoo prefixes it with its series: 18.0.1.2.0, 19.0.1.2.0)
 USER_AGENT = f"postback_connector/{VERSION}"
 #: Idle keep-alive connections kept in all (those of the least recently used
 #: endpoints are closed first): enough for a thousand endpoints in rotation.

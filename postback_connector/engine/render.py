@@ -297,10 +297,16 @@ def _leaf_expression(leaf, depth, needed):
         value = chain[-1]
     else:
         value = f"({leaf.source})"
-        chain = _expression_chains(leaf.source) if leaf.default is not None else []
-    if leaf.default is not None:
+        chain = [] if leaf.required else _expression_chains(leaf.source)
+    if leaf.required:
+        value += f" | required({jinja_literal(leaf.source)})"
+    elif leaf.default is not None:
         guards = [f"{part} is defined" for part in chain] + [f"{value} is not none"]
         value = f"({value} if {' and '.join(guards)} else {jinja_literal(leaf.default)})"
+    else:  # missing means empty (null), like the mapper
+        guards = [f"{part} is defined" for part in chain]
+        if guards:
+            value = f"({value} if {' and '.join(guards)} else none)"
     if leaf.value_type != "auto":
         arguments = jinja_literal(leaf.value_type)
         if leaf.fmt:

@@ -15,3 +15,4 @@ from . import sale_order
 from . import stock_picking
 from . import payment_transaction
 from . import account_move
+from . import res_groups

@@ -46,6 +46,7 @@ from odoo import _, api, fields, models, tools
 from odoo.service import server as odoo_server
 from odoo.tools import SQL
 
+from .. import compat
 from ..engine import http as engine_http
 from ..engine import lifecycle, render, retry
 
@@ -106,7 +107,7 @@ class PostbackDelivery(models.Model):
         # Always "fully done" for ir.cron: a call bounds its own time, and more work
         # is scheduled by _schedule_wake (Odoo would otherwise call it again and
         # again inside one job, past limit_time_real_cron).
-        self.env["ir.cron"]._notify_progress(done=done, remaining=0)
+        compat.cron_report_done(self.env, done)
         return done
 
     @api.model

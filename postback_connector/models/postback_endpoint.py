@@ -9,6 +9,7 @@ again until the pause ends. Written by the runner only, in bulk.
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from .. import compat
 from ..engine import http as engine_http
 from ..engine import lifecycle
 
@@ -41,7 +42,7 @@ class PostbackEndpoint(models.Model):
     request_count = fields.Integer(string="Requests", readonly=True)
     failure_count = fields.Integer(string="Failed requests", readonly=True)
 
-    _sql_constraints = [("name_unique", "unique(name)", "An endpoint is recorded once.")]
+    _name_unique = compat.Constraint("unique(name)", "An endpoint is recorded once.")
 
     def _compute_trigger_count(self):
         groups = self.env["postback.trigger"]._read_group(

@@ -5,6 +5,7 @@ import uuid
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError
 
+from .. import compat
 from ..engine import render
 
 
@@ -39,13 +40,9 @@ class PostbackEvent(models.Model):
     delivery_ids = fields.One2many("postback.delivery", "event_id", string="Deliveries", readonly=True)
     delivery_count = fields.Integer(compute="_compute_delivery_count")
 
-    _sql_constraints = [
-        (
-            "transition_unique",
-            "unique(order_id, event_type_id, dedup_key)",
-            "This order event was already recorded.",
-        ),
-    ]
+    _transition_unique = compat.Constraint(
+        "unique(order_id, event_type_id, dedup_key)", "This order event was already recorded."
+    )
     # The keys of recorded transitions also live in postback.transition, which outlives
     # the purge of old events: that table is what _record checks.
 

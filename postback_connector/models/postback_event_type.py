@@ -5,6 +5,8 @@ from odoo import _, api, fields, models, tools
 from odoo.exceptions import UserError
 from odoo.tools.misc import file_open
 
+from .. import compat
+
 # The eight order events of the product, in the order the merchant reads them.
 EVENT_CODES = (
     "order.received",
@@ -33,9 +35,7 @@ class PostbackEventType(models.Model):
         "Templates are designed against it.",
     )
 
-    _sql_constraints = [
-        ("code_unique", "unique(code)", "An event type with this code already exists."),
-    ]
+    _code_unique = compat.Constraint("unique(code)", "An event type with this code already exists.")
 
     @api.depends("code")
     def _compute_sample_payload(self):

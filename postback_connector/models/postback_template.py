@@ -84,6 +84,7 @@ class PostbackTemplate(models.Model):
         "line_ids.output_path",
         "line_ids.source",
         "line_ids.default",
+        "line_ids.required",
         "line_ids.value_type",
         "line_ids.date_format",
         "line_ids.sequence",

@@ -38,7 +38,13 @@ class PostbackTemplateLine(models.Model):
         "order.reference or order.lines[].sku, or an expression such as "
         "order.amount_total * 100.",
     )
-    default = fields.Char(help="Used when the source has no value. Leave empty to make the value required.")
+    default = fields.Char(
+        help="Used when the source has no value. Left empty, a missing value is sent empty (null)."
+    )
+    required = fields.Boolean(
+        help="Do not send the postback when this value is missing or empty: it fails with an error "
+        "naming the value instead (the default is not used).",
+    )
     value_type = fields.Selection(VALUE_TYPE_SELECTION, string="Type", default="auto", required=True)
     date_format = fields.Char(
         string="Format", help="For dates: a strftime format such as %d/%m/%Y. Empty = ISO 8601."
@@ -83,4 +89,5 @@ class PostbackTemplateLine(models.Model):
             default=self.default if self.default not in (False, "") else None,
             value_type=self.value_type or "auto",
             fmt=self.date_format or None,
+            required=self.required,
         )

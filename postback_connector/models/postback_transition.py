@@ -2,6 +2,8 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from .. import compat
+
 
 class PostbackTransition(models.Model):
     """The de-duplication keys of the order transitions already recorded.
@@ -29,13 +31,9 @@ class PostbackTransition(models.Model):
     event_id = fields.Many2one("postback.event", string="First event", compute="_compute_event_id")
     company_id = fields.Many2one("res.company", readonly=True)
 
-    _sql_constraints = [
-        (
-            "key_unique",
-            "unique(order_id, event_type_id, dedup_key)",
-            "This order transition was already recorded.",
-        ),
-    ]
+    _key_unique = compat.Constraint(
+        "unique(order_id, event_type_id, dedup_key)", "This order transition was already recorded."
+    )
 
     @api.depends("event_uid")
     def _compute_event_id(self):

@@ -2,6 +2,8 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from .. import compat
+
 # Version of the input document; bumped only on incompatible changes.
 DOCUMENT_SCHEMA_VERSION = 1
 
@@ -161,7 +163,7 @@ class SaleOrder(models.Model):
                 "qty_ordered": line.product_uom_qty,
                 "qty_delivered": line.qty_delivered,
                 "qty_invoiced": line.qty_invoiced,
-                "uom": line.product_uom.name or None,
+                "uom": line[compat.SALE_LINE_UOM_FIELD].name or None,
                 "price_unit": _money(line.price_unit, currency),
                 "discount": line.discount,
                 "subtotal": _money(line.price_subtotal, currency),

@@ -56,9 +56,11 @@ class PostbackCase(TransactionCase):
             "name": values.pop("name", "Bianchi JSON"),
             "partner_id": cls.customer.id,
             "event_type_id": cls.event_types["order.shipped"].id,
+            # (output, source, default, type[, required])
             "line_ids": [
-                (0, 0, {"sequence": i, "output_path": out, "source": src, "default": default, "value_type": vtype})
-                for i, (out, src, default, vtype) in enumerate(lines)
+                (0, 0, {"sequence": i, "output_path": line[0], "source": line[1], "default": line[2],
+                        "value_type": line[3], "required": bool(line[4:] and line[4])})
+                for i, line in enumerate(lines)
             ],
             **values,
         })

@@ -13,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
 
+from .. import compat
+
 Received = collections.namedtuple("Received", "method path headers body at")
 
 
@@ -122,11 +124,14 @@ class SmtpReceiver:
         self.controller = Controller(_Handler(), hostname="127.0.0.1", port=self._port)
 
     def __enter__(self):
+        self._real_email = compat.real_email_in_tests()
+        self._real_email.__enter__()
         self.controller.start()
         return self
 
     def __exit__(self, *exc):
         self.controller.stop()
+        self._real_email.__exit__(*exc)
 
     @property
     def port(self):

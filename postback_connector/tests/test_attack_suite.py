@@ -38,6 +38,7 @@ from standardwebhooks.webhooks import Webhook
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import SQL
 
+from .. import compat
 from .common import MAPPING, _loopback_only_send
 from .receivers import HttpReceiver
 
@@ -976,7 +977,7 @@ class TestAttackSuite(HttpCase):
         return value
 
     def _rpc(self, model, method, args, kwargs):
-        with self.registry.test_lock:  # the previous request has closed its cursor
+        with compat.http_test_lock(self.registry):  # the previous request has closed its cursor
             pass
         payload = {
             "jsonrpc": "2.0",
@@ -1035,7 +1036,7 @@ class TestAttackSuite(HttpCase):
         role, model, _operation, method, args, kwargs, expected = probe
         # The test lock of the registry: the request thread holds it until its test
         # cursor is closed, so the test never uses the cursor at the same time.
-        lock = self.registry.test_lock
+        lock = compat.http_test_lock(self.registry)
         with lock:
             before = self._fingerprint()
             savepoint = self.env.cr.savepoint()

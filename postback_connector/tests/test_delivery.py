@@ -149,7 +149,7 @@ class TestHttpDelivery(DeliveryCase):
         self.assertIn("refused", by_trigger[closed].last_error.lower())
 
     def test_broken_template_fails_clearly_and_the_batch_goes_on(self):
-        broken = self.make_template(lines=[("x", "order.no_such_field", None, "string")], name="Broken")
+        broken = self.make_template(lines=[("x", "order.no_such_field", None, "string", True)], name="Broken")
         with HttpReceiver() as receiver:
             bad = self.make_trigger(url=receiver.url, template_id=broken.id, name="Broken")
             good = self.make_trigger(url=receiver.url, name="Good")

@@ -31,8 +31,14 @@ class TestTemplateMapper(OrderFlowCase):
         self.assertIn("order.lines[].sku", self.template.available_paths)
         self.assertIn("shipment.tracking_reference", self.template.available_paths)
 
-    def test_preview_errors_are_precise_never_tracebacks(self):
+    def test_missing_value_without_default_is_sent_empty(self):
+        # "default: empty" means "empty when missing": the postback still goes out
         self.template.line_ids[0].source = "order.no_such_field"
+        self.assertFalse(self.template.preview_error)
+        self.assertIsNone(json.loads(self.template.preview_payload)["order_number"])
+
+    def test_preview_errors_are_precise_never_tracebacks(self):
+        self.template.line_ids[0].write({"source": "order.no_such_field", "required": True})
         self.assertFalse(self.template.preview_payload)
         self.assertIn("order.no_such_field", self.template.preview_error)
         self.assertNotIn("Traceback", self.template.preview_error)

@@ -16,7 +16,7 @@ from odoo.tests import tagged
 from .receivers import HttpReceiver
 from .test_order_events import OrderFlowCase
 
-MIGRATIONS = pathlib.Path(__file__).resolve().parent.parent / "migrations" / "18.0.1.1.0"
+MIGRATIONS = pathlib.Path(__file__).resolve().parent.parent / "migrations" / "1.1.0"
 
 
 def load_migration(name):

@@ -7,11 +7,12 @@ and real receivers on 127.0.0.1.
 
 Environment knobs (same names as scripts/common.sh):
 
-* ``ODOO_SRC`` (default /opt/odoo-18): the Odoo 18 source tree;
-* ``POSTBACK_ODOO_CONF`` (default ~/.cache/postback_connector/odoo.conf);
-* ``POSTBACK_VENV`` (default ~/.cache/postback_connector/venv): its python
-  runs the Odoo child processes (falls back to the current interpreter);
-* ``POSTBACK_TEST_BASE_DB`` (default postback_test_base): the template
+* ``ODOO_SRC`` (default /opt/odoo-18, else /opt/odoo-19): the Odoo 18.0 or
+  19.0 source tree; its version names the defaults below;
+* ``POSTBACK_ODOO_CONF`` (default ~/.cache/postback_connector/odoo-<version>.conf);
+* ``POSTBACK_VENV`` (default ~/.cache/postback_connector/venv-<version>): its
+  python runs the Odoo child processes (falls back to the current interpreter);
+* ``POSTBACK_TEST_BASE_DB`` (default postback_test_base_<major>): the template
   database (sale_management, sale_stock, stock_delivery + demo data).
 """
 
@@ -20,6 +21,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -241,16 +243,37 @@ def quiet_other_crons(setup, dbname):
     )
 
 
+def default_odoo_src():
+    """ODOO_SRC, else the documented place of the 18.0 tree, else of the 19.0 one."""
+    if os.environ.get("ODOO_SRC"):
+        return Path(os.environ["ODOO_SRC"])
+    for place in ("/opt/odoo-18", "/opt/odoo-19"):
+        if (Path(place) / "odoo" / "release.py").is_file():
+            return Path(place)
+    return Path("/opt/odoo-18")
+
+
+def odoo_series(odoo_src):
+    """("18.0", "18") of the tree's odoo/release.py, or (None, None)."""
+    try:
+        text = (Path(odoo_src) / "odoo" / "release.py").read_text()
+    except OSError:
+        return None, None
+    match = re.search(r"^version_info = \((\d+), (\d+),", text, re.MULTILINE)
+    return (f"{match[1]}.{match[2]}", match[1]) if match else (None, None)
+
+
 def detect():
     """The Odoo setup of this machine, or raise Unavailable with the reason."""
-    odoo_src = Path(os.environ.get("ODOO_SRC", "/opt/odoo-18"))
+    odoo_src = default_odoo_src()
     if not ((odoo_src / "odoo-bin").is_file() and (odoo_src / "odoo" / "release.py").is_file()):
-        raise Unavailable(f"no Odoo 18 source tree at ODOO_SRC={odoo_src}")
+        raise Unavailable(f"no Odoo source tree at ODOO_SRC={odoo_src}")
+    series, major = odoo_series(odoo_src)
     cache = Path(os.environ.get("POSTBACK_CACHE", Path.home() / ".cache" / "postback_connector"))
-    conf = Path(os.environ.get("POSTBACK_ODOO_CONF", cache / "odoo.conf"))
+    conf = Path(os.environ.get("POSTBACK_ODOO_CONF", cache / f"odoo-{series}.conf"))
     if not conf.is_file():
         raise Unavailable(f"no Odoo config file at {conf} (run scripts/test.sh once, or set POSTBACK_ODOO_CONF)")
-    venv = Path(os.environ.get("POSTBACK_VENV", cache / "venv"))
+    venv = Path(os.environ.get("POSTBACK_VENV", cache / f"venv-{series}"))
     python = str(venv / "bin" / "python") if (venv / "bin" / "python").exists() else sys.executable
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(conf)
@@ -264,7 +287,7 @@ def detect():
         odoo_src=odoo_src,
         conf=conf,
         python=python,
-        base_db=os.environ.get("POSTBACK_TEST_BASE_DB") or "postback_test_base",
+        base_db=os.environ.get("POSTBACK_TEST_BASE_DB") or f"postback_test_base_{major}",
         db_host=opt("db_host"),
         db_port=int(opt("db_port")) if opt("db_port") else None,
         db_user=opt("db_user"),

@@ -10,13 +10,18 @@ import sys
 
 def load_registry(db, log_level="warn"):
     """Parse the config (POSTBACK_ODOO_CONF) for ``db`` and return ``(odoo, registry)``."""
-    src = os.environ.get("ODOO_SRC", "/opt/odoo-18")
+    src = os.environ.get("ODOO_SRC") or next(
+        (p for p in ("/opt/odoo-18", "/opt/odoo-19") if os.path.isfile(os.path.join(p, "odoo", "release.py"))),
+        "/opt/odoo-18",
+    )
     if src not in sys.path:
         sys.path.insert(0, src)
     import odoo  # noqa: PLC0415
     from odoo.modules.registry import Registry  # noqa: PLC0415
 
-    conf = os.environ.get("POSTBACK_ODOO_CONF") or os.path.expanduser("~/.cache/postback_connector/odoo.conf")
+    conf = os.environ.get("POSTBACK_ODOO_CONF")
+    if not conf:
+        raise SystemExit("POSTBACK_ODOO_CONF is not set (the harness sets it for its child processes)")
     odoo.tools.config.parse_config(["-c", conf, "-d", db, "--log-level", log_level])
     return odoo, Registry(db)
 

@@ -18,7 +18,7 @@ def request(key, url, body=b'{"a":1}', timeout=5.0, headers=None):
 
 
 def test_user_agent_names_the_module_version():
-    assert USER_AGENT == "postback_connector/18.0.1.1.0"
+    assert USER_AGENT == "postback_connector/1.2.0"
     assert user_agent("18.0.2.0.0") == "postback_connector/18.0.2.0.0"
 
 

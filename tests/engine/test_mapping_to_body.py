@@ -72,7 +72,9 @@ def test_generated_body_renders_the_same_document():
 def test_generated_body_is_readable():
     body = mapping_to_body(LINES)
     assert "{% for item in order.lines %}" in body
-    assert '"ref": {{ order.reference | tojson }}' in body
+    # a line without a default is empty (null) when its value is missing
+    ref = '"ref": {{ (order.reference if order is defined and order.reference is defined else none) | tojson }}'
+    assert ref in body
     assert 'as_type("date", "%d/%m/%Y")' in body
     assert body.count("\n") > len(LINES)
 
@@ -102,13 +104,34 @@ def test_scalar_list_and_positions():
     )
 
 
-def test_missing_values_fail_in_both():
-    lines = [MappingLine("x", "order.nothing")]
-    with pytest.raises(RenderError):
-        render_mapping(lines, SAMPLE)
-    with pytest.raises(RenderError) as info:
-        render_body(mapping_to_body(lines), SAMPLE)
-    assert info.value.path == "order.nothing"
+def test_required_missing_values_fail_in_both():
+    for source in ("order.nothing", "order.nothing * 2"):
+        lines = [MappingLine("x", source, required=True)]
+        with pytest.raises(RenderError):
+            render_mapping(lines, SAMPLE)
+        with pytest.raises(RenderError) as info:
+            render_body(mapping_to_body(lines), SAMPLE)
+        assert info.value.path == "order.nothing"
+
+
+def test_required_empty_values_fail_in_both():
+    data = {"order": {"note": None}}
+    lines = [MappingLine("x", "order.note", required=True)]
+    for rendered in (lambda: render_mapping(lines, data), lambda: render_body(mapping_to_body(lines), data)):
+        with pytest.raises(RenderError) as info:
+            rendered()
+        assert "required value 'order.note' is empty" in str(info.value)
+
+
+def test_missing_values_without_default_are_null_in_both():
+    lines = [
+        MappingLine("x", "order.nothing"),
+        MappingLine("y", "order.nothing.deeper * 2"),
+        MappingLine("z", "order.nothing", value_type="integer"),
+    ]
+    expected = {"x": None, "y": None, "z": None}
+    assert render_mapping(lines, SAMPLE) == expected
+    assert render_body(mapping_to_body(lines), SAMPLE) == expected
 
 
 def test_invalid_mapping_cannot_be_converted():

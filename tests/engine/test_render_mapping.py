@@ -122,7 +122,7 @@ def test_render_does_not_modify_the_input():
 
 def test_missing_value_is_an_error_naming_the_path():
     with pytest.raises(RenderError) as info:
-        render(("x", "order.foo"))
+        render(MappingLine("x", "order.foo", required=True))
     assert info.value.path == "order.foo"
     assert "The value 'order.foo' does not exist in the input data" in str(info.value)
     assert "'x'" in str(info.value)
@@ -131,31 +131,35 @@ def test_missing_value_is_an_error_naming_the_path():
 def test_missing_value_inside_a_list_names_the_element():
     data = {"order": {"lines": [{"sku": "A"}, {"name": "no sku"}]}}
     with pytest.raises(RenderError) as info:
-        render(("items[].sku", "order.lines[].sku"), data=data)
+        render(MappingLine("items[].sku", "order.lines[].sku", required=True), data=data)
     assert info.value.path == "order.lines[1].sku"
     assert "items[1].sku" in str(info.value)
 
 
 def test_missing_value_under_a_text_explains_why():
     with pytest.raises(RenderError) as info:
-        render(("x", "order.reference.code"))
+        render(MappingLine("x", "order.reference.code", required=True))
     assert info.value.path == "order.reference.code"
     assert "'order.reference' is text" in str(info.value)
 
 
 def test_missing_value_in_an_expression_names_the_full_path():
     with pytest.raises(RenderError) as info:
-        render(("x", "order.missing * 2"))
+        render(MappingLine("x", "order.missing * 2", required=True))
     assert info.value.path == "order.missing"
     data = {"order": {"lines": [{"qty": 1, "price": 2}, {"qty": 1}]}}
     with pytest.raises(RenderError) as info:
-        render(("items[].q", "order.lines[].qty"), ("items[].t", "item.qty * item.price"), data=data)
+        render(
+            ("items[].q", "order.lines[].qty"),
+            MappingLine("items[].t", "item.qty * item.price", required=True),
+            data=data,
+        )
     assert info.value.path == "order.lines[1].price"
 
 
 def test_position_out_of_range_is_missing():
     with pytest.raises(RenderError) as info:
-        render(("x", "order.lines[5].sku"))
+        render(MappingLine("x", "order.lines[5].sku", required=True))
     assert info.value.path == "order.lines[5]"
 
 
@@ -169,6 +173,37 @@ def test_default_replaces_missing_and_null_values_and_is_converted():
         ("f", "order.note", ""),
     )
     assert doc == {"a": "fallback", "b": "no note", "c": 7, "d": 0, "e": 42, "f": ""}
+
+
+def test_missing_without_default_is_empty_not_an_error():
+    # "default: empty" reads as "empty when missing": the postback still goes out.
+    data = {"order": {"reference": "SO1", "lines": [{"sku": "A"}, {"name": "no sku"}]}}
+    doc = render(
+        ("ref", "order.reference"),
+        ("tracking", "shipment.tracking_reference"),
+        ("code", "order.reference.code"),
+        ("fifth", "order.lines[5].sku"),
+        ("double", "order.missing * 2"),
+        ("items[].sku", "order.lines[].sku"),
+        ("typed", "shipment.weight", None, "number"),
+        data=data,
+    )
+    assert doc == {
+        "ref": "SO1", "tracking": None, "code": None, "fifth": None, "double": None,
+        "items": [{"sku": "A"}, {"sku": None}], "typed": None,
+    }
+
+
+def test_required_refuses_missing_and_empty_values_and_ignores_the_default():
+    data = {"order": {"reference": "SO1", "note": None}}
+    assert render(MappingLine("ref", "order.reference", required=True), data=data) == {"ref": "SO1"}
+    for source in ("order.note", "order.foo", "order.foo * 2"):
+        with pytest.raises(RenderError) as info:
+            render(MappingLine("x", source, "fallback", required=True), data=data)
+        assert "'x'" in str(info.value), source
+    with pytest.raises(RenderError) as info:
+        render(MappingLine("x", "order.note", required=True), data=data)
+    assert "required value 'order.note' is empty" in str(info.value)
 
 
 def test_null_without_default_stays_null_for_every_type():

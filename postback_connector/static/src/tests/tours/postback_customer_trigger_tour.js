@@ -13,7 +13,7 @@
  */
 
 import { registry } from "@web/core/registry";
-import { stepUtils } from "@web_tour/tour_service/tour_utils";
+import { session } from "@web/session";
 
 export const RECEIVER_URL_KEY = "postback_connector.tour_receiver_url";
 const CUSTOMER = "Tour Customer Srl";
@@ -21,6 +21,23 @@ const TRIGGER = "Tour ERP shipments";
 const TEMPLATE = "Tour shipment notice";
 // The dialog on top: with the template dialog open, the trigger dialog stays below.
 const TOP_MODAL = ".modal:not(.o_inactive_modal)";
+
+// Odoo 19.0 draws a selection field as a SelectMenu dropdown, 18.0 as a <select>.
+const SELECTION_IS_MENU = ((session.server_version_info || [18])[0] || 18) >= 19;
+
+/** Steps choosing ``label`` (value ``value``) in the selection field ``name`` of the dialog. */
+function chooseSelection(content, name, value, label) {
+    const field = `.modal .o_field_widget[name=${name}]`;
+    if (!SELECTION_IS_MENU) {
+        return [{ content, trigger: `${field} select`, run: `select "${value}"` }];
+    }
+    return [
+        { content, trigger: `${field} .o_select_menu_toggler`, run: "click" },
+        { content: `${content}: ${label}`, trigger: `.o_select_menu_item:contains(${label})`, run: "click" },
+        // the toggler is an input when the menu is searchable, a button otherwise
+        { trigger: `${field} input.o_select_menu_toggler:value(${label}), ${field} button.o_select_menu_toggler:contains(${label})` },
+    ];
+}
 
 function receiverUrl() {
     return window.sessionStorage.getItem(RECEIVER_URL_KEY) || "http://127.0.0.1:9/hook";
@@ -117,16 +134,8 @@ registry.category("web_tour.tours").add("postback_connector_customer_trigger_tou
                 await helpers.edit(receiverUrl());
             },
         },
-        {
-            content: "Method POST",
-            trigger: ".modal .o_field_widget[name=http_method] select",
-            run: 'select "POST"',
-        },
-        {
-            content: "Format JSON",
-            trigger: ".modal .o_field_widget[name=payload_format] select",
-            run: 'select "json"',
-        },
+        ...chooseSelection("Method POST", "http_method", "POST", "POST"),
+        ...chooseSelection("Format JSON", "payload_format", "json", "JSON"),
         {
             content: "Turn on Retry on Failure",
             trigger: ".modal .o_field_widget[name=retry_on_failure] input",
@@ -206,7 +215,16 @@ registry.category("web_tour.tours").add("postback_connector_customer_trigger_tou
             content: "The trigger is listed in the Triggers tab",
             trigger: `body:not(:has(.modal)) .o_field_widget[name=postback_trigger_ids] .o_data_row:contains(${TRIGGER})`,
         },
-        ...stepUtils.saveForm(),
+        // Save the customer (stepUtils.saveForm's steps: its module path differs in 18.0 and 19.0).
+        {
+            content: "Save the customer",
+            trigger: ".o_form_button_save:enabled",
+            run: "click",
+        },
+        {
+            content: "The customer is saved",
+            trigger: ".o_form_readonly, .o_form_saved",
+        },
         // 5. Test and activate, from the trigger itself.
         {
             content: "Open the customer's triggers",

@@ -1,5 +1,5 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
-"""18.0.1.1.0: postback.event.payload is renamed document (the event's input document).
+"""1.1.0 (18.0.1.1.0): postback.event.payload is renamed document (the event's input document).
 
 Runs before the models are loaded: the column is renamed, not dropped and re-created,
 so no document is lost; the field's ir.model.fields rows and their XML ids follow,

@@ -1,5 +1,5 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
-"""18.0.1.1.0: fill postback.transition with the keys of the events already recorded.
+"""1.1.0 (18.0.1.1.0): fill postback.transition with the keys of the events already recorded.
 
 Keys of events purged before this version are gone and cannot be recovered; every
 keyed event still in the database gets its row, the first event of each key (lowest
