@@ -80,7 +80,7 @@ HISTORY_ROWS = 1_000_000
 PENDING_ROWS = 3_000
 BACKLOG_ROWS = 100_000
 DEAD_WINDOW = 40  # seconds the dead-endpoint runs may take at most
-ISOLATION_PAIRS = 3  # reference / bad-endpoint run pairs per row 7 (medians)
+ISOLATION_PAIRS = 7  # reference / bad-endpoint run pairs per row 7 (median of the per-pair losses)
 ISOLATION_WINDOW = 40  # seconds (after the runner is ready) until 4,500 healthy deliveries must have arrived
 KILL_WINDOW = 60  # seconds each runner of step 8 may take
 KILL_TOTAL = 3000
@@ -675,11 +675,16 @@ class Bench:
         run["rate"] = statistics.median(r["rate"] for r in runs)
         run["reached"] = all(r["reached"] for r in runs)
         run["reference"] = statistics.median(references)
-        run["loss"] = (1 - run["rate"] / run["reference"]) * 100 if run["reference"] else math.nan
+        # Each bad run is compared with the reference run just before it (same state of the
+        # machine, seconds apart): the median of those paired losses, so that a slow or fast
+        # spell of the VM shifts both runs of a pair instead of one side of the comparison.
+        losses = [(1 - r["rate"] / ref) * 100 if ref else math.nan for r, ref in zip(runs, references, strict=True)]
+        run["loss"] = statistics.median(losses)
+        run["losses"] = [round(x, 1) for x in losses]
         run["rates"] = [round(r["rate"]) for r in runs]
         run["references"] = [round(r) for r in references]
-        self.details[f"isolation_{label}_paired"] = {k: run[k] for k in ("rate", "reference", "loss", "rates",
-                                                                        "references")}
+        self.details[f"isolation_{label}_paired"] = {k: run[k] for k in ("rate", "reference", "loss", "losses",
+                                                                        "rates", "references")}
         return run
 
     def isolation_rows(self, letter, what, run):
@@ -693,8 +698,9 @@ class Bench:
         )
         if reached:
             measured = (
-                f"{rate:,.0f} /s = loss {loss:.0f} % vs {reference:,.0f} /s without it (medians of "
-                f"{ISOLATION_PAIRS} interleaved pairs: {run['rates']} vs {run['references']})"
+                f"loss {loss:.1f} % (median of {ISOLATION_PAIRS} paired runs, each right after a run of the same "
+                f"healthy queue without it: losses {run['losses']} %; {rate:,.0f} /s vs {reference:,.0f} /s, "
+                f"medians of {run['rates']} vs {run['references']})"
             )
         else:
             measured = (

@@ -24,11 +24,21 @@ Lists (``[]``)
     nested lists write the full path, e.g. ``order.lines[].taxes[].name``.
 
 Missing values
-    A missing path (or an expression using one) gives the line's default
-    when it has one (the default, text, is also used when the value is
-    null, and is converted like any other value), else an empty value
-    (JSON ``null``). Only a line marked *required* makes a missing value an
-    error naming the path: the postback is then not sent.
+    A value is missing when its path (or a path an expression uses) does
+    not exist, a parent object on the way is missing or null (``shipment``
+    on an order.received), or the value itself is null. Each line says what
+    then happens (``if_missing``):
+
+    ``default``  the line's default, converted like any other value; an
+                 empty default is the empty value of the type: ``""`` for
+                 text and "as is", ``[]`` for a list, ``null`` otherwise;
+    ``omit``     the field is left out (an element of a list of values is
+                 left out of the list);
+    ``null``     JSON ``null``;
+    ``required`` an error naming the value: the postback is not sent.
+
+    An input list that is missing gives an empty output list, unless one
+    of the lines under it is required.
 """
 
 import re
@@ -51,7 +61,30 @@ class MappingLine:
     default: str | None = None
     value_type: str = "auto"
     fmt: str | None = None
-    required: bool = False
+    if_missing: str = "default"
+
+
+#: What a line does when its value is missing (see the module's docstring).
+MISSING_MODES = ("default", "omit", "null", "required")
+
+
+class _Omitted:
+    """The value of a line whose field is left out."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "OMITTED"
+
+
+OMITTED = _Omitted()
+
+
+def empty_value(value_type):
+    """The value of an empty default: "" for text and "as is", [] for a list, else null."""
+    if value_type in ("auto", "string"):
+        return ""
+    return [] if value_type == "list" else None
 
 
 class _Missing(Exception):
@@ -105,15 +138,19 @@ class _Getter:
 
 
 class _Leaf:
-    __slots__ = ("default", "fmt", "getter", "output", "required", "source", "template", "value_type")
+    __slots__ = ("default", "fmt", "getter", "if_missing", "output", "source", "template", "value_type")
 
-    def __init__(self, output, source, default, value_type, fmt, *, required=False):
-        self.output, self.source, self.default = output, source, default
+    def __init__(self, output, source, default, value_type, fmt, *, if_missing="default"):
+        self.output, self.source = output, source
         self.value_type, self.fmt = value_type, fmt
-        # A required line refuses a missing value (its default, if any, is not used).
-        self.required = bool(required)
-        if self.required:
-            self.default = None
+        self.if_missing = if_missing
+        # Only "default" uses the default; "" and None both mean the empty value.
+        self.default = default if if_missing == "default" and default not in (None, "") else None
+        self.getter = self.template = None
+
+    @property
+    def required(self):
+        return self.if_missing == "required"
         self.getter = self.template = None
 
     def label(self, frames):
@@ -136,9 +173,16 @@ class _Leaf:
                 value = None
         else:
             value = self._evaluate(data, frames)
-        if value is None and self.required:
-            self.fail(f"The required value '{self.source}' is empty in the input data", frames, self.source)
-        if value is None and self.default is not None:
+        if value is None:
+            mode = self.if_missing
+            if mode == "required":
+                self.fail(f"The required value '{self.source}' is empty in the input data", frames, self.source)
+            if mode == "omit":
+                return OMITTED
+            if mode == "null":
+                return None
+            if self.default is None:
+                return empty_value(self.value_type)
             value = self.default
         if self.value_type != "auto":
             try:
@@ -196,23 +240,23 @@ _NODE_FOR = {str: _Object, int: _Indexed, type(None): _Iter}
 
 def _normalize(line):
     if type(line) is MappingLine:
-        output, source, default, value_type, fmt, required = (
+        output, source, default, value_type, fmt, if_missing = (
             line.output_path,
             line.source,
             line.default,
             line.value_type,
             line.fmt,
-            line.required,
+            line.if_missing,
         )
     else:
         get = line.get
-        output, source, default, value_type, fmt, required = (
+        output, source, default, value_type, fmt, if_missing = (
             get("output_path"),
             get("source"),
             get("default"),
             get("value_type"),
             get("fmt"),
-            get("required"),
+            get("if_missing"),
         )
     # Odoo hands empty fields over as False; treat them like "not set".
     if default is not None and type(default) is not str:
@@ -223,7 +267,7 @@ def _normalize(line):
         default,
         value_type or "auto",
         fmt or None,
-        bool(required),
+        if_missing or "default",
     )
 
 
@@ -323,7 +367,7 @@ def _check_source(leaf, steps, chain_depth):
 
 def check_line(line):
     """Validate one normalized line on its own; returns (leaf, output steps)."""
-    output, source, default, value_type, fmt, required = line
+    output, source, default, value_type, fmt, if_missing = line
     if not output:
         raise RenderError("The mapping line has no output path")
     if not source:
@@ -331,7 +375,12 @@ def check_line(line):
     if value_type not in VALUE_TYPES:
         raise RenderError(f"Unknown value type '{value_type}' for '{output}'; choose one of: {', '.join(VALUE_TYPES)}")
     steps = parse_output_path(output)
-    leaf = _Leaf(output, source, default, value_type, fmt, required=required)
+    if if_missing not in MISSING_MODES:
+        raise RenderError(
+            f"Unknown choice '{if_missing}' for a missing value of '{output}'; "
+            f"choose one of: {', '.join(MISSING_MODES)}"
+        )
+    leaf = _Leaf(output, source, default, value_type, fmt, if_missing=if_missing)
     _check_source(leaf, steps, len(split_iters(steps)))
     return leaf, steps
 
@@ -366,17 +415,27 @@ def render_node(node, data, frames):
     if kind is _Leaf:
         return node.value(data, frames)
     if kind is _Object:
-        return {key: render_node(child, data, frames) for key, child in node.fields.items()}
+        result = {}
+        for key, child in node.fields.items():
+            value = render_node(child, data, frames)
+            if value is not OMITTED:
+                result[key] = value
+        return result
     if kind is _Indexed:
         result = [None] * (max(node.fields) + 1)
         for index, child in node.fields.items():
-            result[index] = render_node(child, data, frames)
+            value = render_node(child, data, frames)
+            result[index] = None if value is OMITTED else value
         return result
     try:
         items = node.getter.get(data, frames)
     except _Missing as missing:
+        if not has_required(node):
+            return []  # a missing input list (e.g. no shipment yet) is an empty output list
         raise RenderError(f"The value '{missing.shown}' does not exist in the input data", path=missing.shown) from None
     shown = show(node.getter.prefix(frames), node.getter.steps)
+    if items is None and not has_required(node):
+        return []
     if type(items) is not list:
         raise RenderError(
             f"The value '{shown}' is {_kind_word(items)}, not a list (output list '{node.scope}')", path=shown
@@ -386,10 +445,19 @@ def render_node(node, data, frames):
     for index, item in enumerate(items):
         frames.append((item, f"{shown}[{index}]", index))
         try:
-            result.append(render_node(element, data, frames))
+            value = render_node(element, data, frames)
         finally:
             frames.pop()
+        if value is not OMITTED:
+            result.append(value)
     return result
+
+
+def has_required(node):
+    """Whether a line under ``node`` is required (then a missing input list is an error)."""
+    if type(node) is _Leaf:
+        return node.required
+    return any(has_required(child) for child in node.fields.values())
 
 
 def has_expressions(node):

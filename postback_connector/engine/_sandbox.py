@@ -35,6 +35,7 @@ method... (the message names the expression). The runtime guards and
 filters are in ``_filters``.
 """
 
+import re
 import sys
 from functools import lru_cache
 
@@ -396,17 +397,47 @@ def harden(tree, environment):
 ENV = SandboxEnvironment()
 
 
-def _syntax_error(prefix, exc, with_line=True):
-    message = (exc.message or "unknown problem").replace("unexpected 'end of template'", "it ends too early")
+def _inside_tag(text):
+    """Whether the end of ``text`` is inside a ``{{ }}``/``{% %}`` tag."""
+    opened = max(text.rfind("{{"), text.rfind("{%"))
+    closed = max(text.rfind("}}"), text.rfind("%}"))
+    return opened > closed
+
+
+def _column(source, line, raw):
+    """Best 1-based column on ``line`` for the syntax error ``raw`` (Jinja only gives the line)."""
+    lines = source.split("\n")
+    if not line or line > len(lines):
+        return None
+    text = lines[line - 1]
+    if "end of template" in raw:
+        return len(text) + 1  # it stops at the very end
+    match = re.search(r"(?:unexpected|named|unknown tag|got) '([^']+)'", raw)
+    token = match[1] if match else None
+    token = {"end of print statement": "}}", "end of statement block": "%}"}.get(token, token)
+    if token:
+        start = 0
+        while (index := text.find(token, start)) >= 0:
+            if _inside_tag(text[:index]) or token in ("}", "%}", "}}"):
+                return index + 1
+            start = index + 1
+    openers = [i for i in (text.find("{{"), text.find("{%")) if i >= 0]
+    return min(openers) + 1 if openers else 1
+
+
+def _syntax_error(prefix, exc, with_line=True, source=None):
+    raw = exc.message or "unknown problem"
+    message = raw.replace("unexpected 'end of template'", "it ends too early")
     message = message.replace("'end of template'", "the end of the text")
     line = exc.lineno if with_line else None
+    column = _column(source, line, raw) if source is not None and line else None
     if message.startswith("No filter named "):
         name = message[len("No filter named ") :].rstrip(".")
-        return RenderError(f"The filter {name} is not available in a template", line=line)
+        return RenderError(f"The filter {name} is not available in a template", line=line, column=column)
     if message.startswith("No test named "):
         name = message[len("No test named ") :].rstrip(".")
-        return RenderError(f"The test {name} is not available in a template", line=line)
-    return RenderError(f"{prefix} has a syntax error: {message}", line=line)
+        return RenderError(f"The test {name} is not available in a template", line=line, column=column)
+    return RenderError(f"{prefix} has a syntax error: {message}", line=line, column=column)
 
 
 @lru_cache(maxsize=256)
@@ -419,7 +450,7 @@ def compile_template(source):
     try:
         return ENV.from_string(source)
     except TemplateSyntaxError as exc:
-        raise _syntax_error("The template", exc) from None
+        raise _syntax_error("The template", exc, source=source) from None
     except (RecursionError, SyntaxError, MemoryError):  # SyntaxError: from Python's compiler (nesting limits)
         raise RenderError("The template is nested too deeply") from None
 

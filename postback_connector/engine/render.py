@@ -39,6 +39,8 @@ from ._mapper import (
     _Object,
     check_line,
     compile_mapping,
+    empty_value,
+    has_required,
     normalize_lines,
     render_node,
 )
@@ -292,27 +294,34 @@ def _expression_chains(source):
 
 
 def _leaf_expression(leaf, depth, needed):
+    if leaf.if_missing == "omit":
+        raise RenderError(
+            f"The line '{leaf.output}' leaves its field out when the value is missing: an advanced body "
+            "cannot do that; choose another option for the missing value, then convert"
+        )
     if leaf.getter is not None:
         chain = _getter_chain(leaf.getter, depth, needed)
         value = chain[-1]
     else:
         value = f"({leaf.source})"
         chain = [] if leaf.required else _expression_chains(leaf.source)
+    typed = f" | as_type({_type_arguments(leaf)})" if leaf.value_type != "auto" else ""
     if leaf.required:
-        value += f" | required({jinja_literal(leaf.source)})"
-    elif leaf.default is not None:
-        guards = [f"{part} is defined" for part in chain] + [f"{value} is not none"]
-        value = f"({value} if {' and '.join(guards)} else {jinja_literal(leaf.default)})"
-    else:  # missing means empty (null), like the mapper
-        guards = [f"{part} is defined" for part in chain]
-        if guards:
-            value = f"({value} if {' and '.join(guards)} else none)"
-    if leaf.value_type != "auto":
-        arguments = jinja_literal(leaf.value_type)
-        if leaf.fmt:
-            arguments += f", {jinja_literal(leaf.fmt)}"
-        value += f" | as_type({arguments})"
-    return value + " | tojson"
+        return f"{value} | required({jinja_literal(leaf.source)}){typed} | tojson"
+    guards = " and ".join([f"{part} is defined" for part in chain] + [f"{value} is not none"])
+    if leaf.default is not None:  # the default is converted like a value
+        return f"({value} if {guards} else {jinja_literal(leaf.default)}){typed} | tojson"
+    # the empty value (or null) is not converted
+    fallback = "none" if leaf.if_missing == "null" else jinja_literal(empty_value(leaf.value_type))
+    present = f"({value}{typed})" if typed else value
+    return f"({present} if {guards} else {fallback}) | tojson"
+
+
+def _type_arguments(leaf):
+    arguments = jinja_literal(leaf.value_type)
+    if leaf.fmt:
+        arguments += f", {jinja_literal(leaf.fmt)}"
+    return arguments
 
 
 def _json_key(key):
@@ -343,7 +352,11 @@ def _emit(node, indent, depth, needed):
     inner = set()  # outer list levels the element refers to as pb_itemN
     element = _emit(node.fields[ITER], indent + 1, node.level, inner)
     needed.update(level for level in inner if level < node.level)
-    source = _getter_chain(node.getter, depth, needed)[-1]
+    chain = _getter_chain(node.getter, depth, needed)
+    source = chain[-1]
+    if not has_required(node):  # a missing input list is an empty output list, as in the mapper
+        guards = " and ".join([f"{part} is defined" for part in chain] + [f"{source} is not none"])
+        source = f"({source} if {guards} else [])"
     keep = f"{{% set pb_item{node.level} = item %}}" if node.level in inner else ""
     return (
         f"[{{% for item in {source} %}}{keep}{{% if not loop.first %}},{{% endif %}}\n"

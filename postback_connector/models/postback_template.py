@@ -84,7 +84,7 @@ class PostbackTemplate(models.Model):
         "line_ids.output_path",
         "line_ids.source",
         "line_ids.default",
-        "line_ids.required",
+        "line_ids.if_missing",
         "line_ids.value_type",
         "line_ids.date_format",
         "line_ids.sequence",
@@ -263,6 +263,38 @@ class PostbackTemplate(models.Model):
         except render.RenderError as error:
             return False, str(error)
         return json.dumps(json.loads(payload), indent=PREVIEW_INDENT, ensure_ascii=False), False
+
+    def _event_failures(self, event_types):
+        """``[(event type, error text)]`` for each event whose sample data the template fails on."""
+        self.ensure_one()
+        spec = self._get_render_spec()
+        failures = []
+        for event_type in event_types:
+            try:
+                self._render_spec(spec, event_type._get_sample_data())
+            except render.RenderError as error:
+                failures.append((event_type, str(error)))
+        return failures
+
+    def _check_live_triggers(self):
+        """A template used by an active trigger must render every event of those triggers."""
+        triggers = self.env["postback.trigger"].sudo().search(
+            [("template_id", "in", self.ids), ("state", "=", "active")]
+        )
+        for template in self:
+            events = triggers.filtered(lambda t, tmpl=template: t.template_id == tmpl).event_type_ids
+            failures = template.sudo()._event_failures(events)
+            if failures:
+                event_type, error = failures[0]
+                raise ValidationError(
+                    _("Template “%(name)s” is used by an active trigger and would fail on the event "
+                      "“%(event)s”: %(error)s. Fix it, or deactivate the trigger first.",
+                      name=template.name, event=event_type.name, error=error.rstrip("."))
+                )
+
+    @api.constrains("mode", "body", "line_ids")
+    def _check_active_triggers_still_render(self):
+        self._check_live_triggers()
 
     def _check_renders(self, data):
         """Raise a UserError with the render error, for buttons that need a valid payload."""

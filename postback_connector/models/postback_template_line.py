@@ -4,6 +4,13 @@ from odoo.exceptions import ValidationError
 
 from ..engine import render
 
+IF_MISSING_SELECTION = [
+    ("default", "Use the default"),
+    ("omit", "Leave the field out"),
+    ("null", "Send null"),
+    ("required", "Required"),
+]
+
 VALUE_TYPE_SELECTION = [
     ("auto", "As is"),
     ("string", "Text"),
@@ -39,11 +46,20 @@ class PostbackTemplateLine(models.Model):
         "order.amount_total * 100.",
     )
     default = fields.Char(
-        help="Used when the source has no value. Left empty, a missing value is sent empty (null)."
+        help="Used when the source has no value (with “Use the default”). Left empty, the empty value "
+        "is sent: empty text, an empty list, or null for numbers, dates and yes/no."
     )
-    required = fields.Boolean(
-        help="Do not send the postback when this value is missing or empty: it fails with an error "
-        "naming the value instead (the default is not used).",
+    if_missing = fields.Selection(
+        IF_MISSING_SELECTION,
+        string="When missing",
+        default="default",
+        required=True,
+        help="What is sent when the source has no value: the path does not exist, an object on the way "
+        "is missing (no shipment yet on a received order), or the value is empty.\n"
+        "Use the default: the Default column (an empty default is the empty value).\n"
+        "Leave the field out: the output has no such field.\n"
+        "Send null: the JSON value null.\n"
+        "Required: the postback is not sent; it fails with an error naming the value.",
     )
     value_type = fields.Selection(VALUE_TYPE_SELECTION, string="Type", default="auto", required=True)
     date_format = fields.Char(
@@ -59,6 +75,10 @@ class PostbackTemplateLine(models.Model):
                 raise ValidationError(
                     _("Mapping line “%(output)s”: %(error)s", output=line.output_path, error=error)
                 ) from error
+
+    @api.constrains("output_path", "source", "default", "value_type", "date_format", "if_missing")
+    def _check_active_triggers_still_render(self):
+        self.template_id._check_live_triggers()
 
     # Record rules are checked before a write only: a line moved (or added) to a
     # template is a change of that template, allowed only to who may edit it.
@@ -89,5 +109,5 @@ class PostbackTemplateLine(models.Model):
             default=self.default if self.default not in (False, "") else None,
             value_type=self.value_type or "auto",
             fmt=self.date_format or None,
-            required=self.required,
+            if_missing=self.if_missing or "default",
         )

@@ -56,10 +56,10 @@ class PostbackCase(TransactionCase):
             "name": values.pop("name", "Bianchi JSON"),
             "partner_id": cls.customer.id,
             "event_type_id": cls.event_types["order.shipped"].id,
-            # (output, source, default, type[, required])
+            # (output, source, default, type[, if_missing])
             "line_ids": [
                 (0, 0, {"sequence": i, "output_path": line[0], "source": line[1], "default": line[2],
-                        "value_type": line[3], "required": bool(line[4:] and line[4])})
+                        "value_type": line[3], "if_missing": line[4] if line[4:] else "default"})
                 for i, line in enumerate(lines)
             ],
             **values,

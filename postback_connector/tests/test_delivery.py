@@ -149,7 +149,9 @@ class TestHttpDelivery(DeliveryCase):
         self.assertIn("refused", by_trigger[closed].last_error.lower())
 
     def test_broken_template_fails_clearly_and_the_batch_goes_on(self):
-        broken = self.make_template(lines=[("x", "order.no_such_field", None, "string", True)], name="Broken")
+        # Renders every sample (they have a client reference), not this order (it has none).
+        broken = self.make_template(lines=[("x", "order.client_reference", None, "string", "required")],
+                                    name="Broken")
         with HttpReceiver() as receiver:
             bad = self.make_trigger(url=receiver.url, template_id=broken.id, name="Broken")
             good = self.make_trigger(url=receiver.url, name="Good")
@@ -158,7 +160,7 @@ class TestHttpDelivery(DeliveryCase):
         by_trigger = {d.trigger_id: d for d in deliveries}
         self.assertEqual(by_trigger[good].state, "delivered")
         self.assertEqual(by_trigger[bad].state, "failed")
-        self.assertIn("order.no_such_field", by_trigger[bad].last_error)
+        self.assertIn("order.client_reference", by_trigger[bad].last_error)
         self.assertEqual(len(receiver.received), 1)
 
     def test_private_targets_are_refused_unless_allowed(self):

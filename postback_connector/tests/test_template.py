@@ -35,10 +35,25 @@ class TestTemplateMapper(OrderFlowCase):
         # "default: empty" means "empty when missing": the postback still goes out
         self.template.line_ids[0].source = "order.no_such_field"
         self.assertFalse(self.template.preview_error)
-        self.assertIsNone(json.loads(self.template.preview_payload)["order_number"])
+        self.assertEqual(json.loads(self.template.preview_payload)["order_number"], "")
+
+    def test_shipment_line_with_empty_default_yields_empty_text_on_a_received_order(self):
+        template = self.make_template(
+            lines=[("order_number", "order.reference", None, "auto"),
+                   ("tracking", "shipment.tracking_reference", None, "auto")],
+            name="No shipment yet", event_type_id=self.event_types["order.received"].id,
+        )
+        payload = json.loads(template.preview_payload)
+        self.assertEqual(payload["tracking"], "", template.preview_error)
+        template.line_ids.filtered(lambda line: line.output_path == "tracking").if_missing = "omit"
+        self.assertNotIn("tracking", json.loads(template.preview_payload))
+        template.line_ids.filtered(lambda line: line.output_path == "tracking").if_missing = "required"
+        self.assertFalse(template.preview_payload)
+        self.assertIn("shipment", template.preview_error)
 
     def test_preview_errors_are_precise_never_tracebacks(self):
-        self.template.line_ids[0].write({"source": "order.no_such_field", "required": True})
+        self.trigger.action_deactivate()  # a template in use cannot be saved broken
+        self.template.line_ids[0].write({"source": "order.no_such_field", "if_missing": "required"})
         self.assertFalse(self.template.preview_payload)
         self.assertIn("order.no_such_field", self.template.preview_error)
         self.assertNotIn("Traceback", self.template.preview_error)
@@ -171,3 +186,43 @@ class TestTestSendAndActivate(OrderFlowCase):
         )
         with self.assertRaisesRegex(UserError, "order event"):
             trigger.with_context(postback_skip_test_check=True).action_activate()
+
+    def test_activation_is_refused_for_a_template_broken_on_one_of_the_events(self):
+        # Renders the shipped sample, but a received order has no shipment yet.
+        template = self.make_template(
+            lines=[("order_number", "order.reference", None, "string"),
+                   ("carrier", "shipment.carrier", None, "string", "required")],
+            name="Carrier required",
+        )
+        trigger = self.make_trigger(events=("order.shipped", "order.received"), template_id=template.id,
+                                    state="draft")
+        with self.assertRaises(UserError) as refused:
+            trigger.with_context(postback_skip_test_check=True).action_activate()
+        message = str(refused.exception)
+        self.assertIn(self.event_types["order.received"].name, message)
+        self.assertIn("shipment", message)
+        self.assertNotIn(self.event_types["order.shipped"].name, message)
+        self.assertEqual(trigger.state, "draft")
+        # Only for the events it renders: activation goes through.
+        trigger.event_type_ids = self.event_types["order.shipped"]
+        trigger.with_context(postback_skip_test_check=True).action_activate()
+        self.assertEqual(trigger.state, "active")
+
+    def test_a_template_in_use_cannot_be_saved_broken(self):
+        self.trigger.action_deactivate()  # the case's own trigger (every event) is not this test's
+        trigger = self.make_trigger(events=("order.received", "order.shipped"))
+        line = self.template.line_ids.filtered(lambda line: line.output_path == "order_number")
+        with self.assertRaises(ValidationError) as refused:
+            line.write({"source": "shipment.carrier", "if_missing": "required"})
+        self.assertIn(self.event_types["order.received"].name, str(refused.exception))
+        with self.assertRaises(ValidationError):
+            self.template.write({"mode": "advanced", "body": '{"x": {{ order.nothing | tojson }}}'})
+        # Once the trigger is paused, the template can be changed freely.
+        trigger.action_deactivate()
+        line.write({"source": "shipment.carrier", "if_missing": "required"})
+        self.assertEqual(line.if_missing, "required")
+        # An active trigger cannot take on an event its template fails on.
+        shipped_only = self.make_trigger(events=("order.shipped",), name="Shipped only")
+        with self.assertRaises(ValidationError) as refused:
+            shipped_only.event_type_ids |= self.event_types["order.received"]
+        self.assertIn(self.event_types["order.received"].name, str(refused.exception))

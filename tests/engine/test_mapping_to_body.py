@@ -71,9 +71,12 @@ def test_generated_body_renders_the_same_document():
 
 def test_generated_body_is_readable():
     body = mapping_to_body(LINES)
-    assert "{% for item in order.lines %}" in body
-    # a line without a default is empty (null) when its value is missing
-    ref = '"ref": {{ (order.reference if order is defined and order.reference is defined else none) | tojson }}'
+    # a missing list is an empty list, a missing value without a default the empty value
+    assert "{% for item in (order.lines if order is defined and order.lines is defined" in body
+    ref = (
+        '"ref": {{ (order.reference if order is defined and order.reference is defined'
+        ' and order.reference is not none else "") | tojson }}'
+    )
     assert ref in body
     assert 'as_type("date", "%d/%m/%Y")' in body
     assert body.count("\n") > len(LINES)
@@ -106,7 +109,7 @@ def test_scalar_list_and_positions():
 
 def test_required_missing_values_fail_in_both():
     for source in ("order.nothing", "order.nothing * 2"):
-        lines = [MappingLine("x", source, required=True)]
+        lines = [MappingLine("x", source, if_missing="required")]
         with pytest.raises(RenderError):
             render_mapping(lines, SAMPLE)
         with pytest.raises(RenderError) as info:
@@ -116,22 +119,32 @@ def test_required_missing_values_fail_in_both():
 
 def test_required_empty_values_fail_in_both():
     data = {"order": {"note": None}}
-    lines = [MappingLine("x", "order.note", required=True)]
+    lines = [MappingLine("x", "order.note", if_missing="required")]
     for rendered in (lambda: render_mapping(lines, data), lambda: render_body(mapping_to_body(lines), data)):
         with pytest.raises(RenderError) as info:
             rendered()
         assert "required value 'order.note' is empty" in str(info.value)
 
 
-def test_missing_values_without_default_are_null_in_both():
+def test_missing_values_give_the_same_in_both():
     lines = [
         MappingLine("x", "order.nothing"),
         MappingLine("y", "order.nothing.deeper * 2"),
         MappingLine("z", "order.nothing", value_type="integer"),
+        MappingLine("n", "order.nothing", if_missing="null"),
+        MappingLine("d", "order.nothing", "7", value_type="integer"),
+        MappingLine("moves[].sku", "order.shipment_moves[].sku"),
+        MappingLine("q", "order.lines[0].qty", value_type="integer"),
     ]
-    expected = {"x": None, "y": None, "z": None}
-    assert render_mapping(lines, SAMPLE) == expected
+    expected = render_mapping(lines, SAMPLE)
+    assert expected["x"] == "" and expected["z"] is None and expected["n"] is None and expected["d"] == 7
+    assert expected["moves"] == []
     assert render_body(mapping_to_body(lines), SAMPLE) == expected
+
+
+def test_a_line_leaving_its_field_out_cannot_be_converted():
+    with pytest.raises(RenderError, match="leaves its field out"):
+        mapping_to_body([MappingLine("x", "order.nothing", if_missing="omit")])
 
 
 def test_invalid_mapping_cannot_be_converted():

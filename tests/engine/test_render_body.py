@@ -67,13 +67,32 @@ def test_concatenation_and_text_helpers():
     assert render_body(body, DATA) == {"a": "#7-so007", "b": "A,B", "c": True}
 
 
-def test_syntax_error_reports_the_line():
+def test_syntax_error_reports_the_line_and_column():
     body = '{\n  "a": 1,\n  "b": {{ order.id + }}\n}'
     with pytest.raises(RenderError) as info:
         render_body(body, DATA)
     assert info.value.line == 3
     assert "syntax error" in str(info.value)
-    assert "(line 3)" in str(info.value)
+    # the "}}" that comes where a value was expected: line 3, column 22
+    assert (info.value.line, info.value.column) == (3, 22)
+    assert "(line 3, column 22)" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "column"),
+    [
+        ('{"a": {{ order.x | tojson }', 1, 27),  # the lone "}"
+        ('{"a": {{ 1 +* 2 }}}', 1, 13),  # the "*"
+        ('{"a": 1,\n "b": {{ order.reference | nosuch }}}', 2, 28),  # the unknown filter's name
+        ('{"a": 1}\n  {{ a b }}', 2, 8),  # the "b" after a complete value
+        ('{% foo %}', 1, 4),  # the unknown tag
+        ('{"a": {% if order %}1', 1, 22),  # ends too early: the end of the text
+    ],
+)
+def test_syntax_errors_point_at_the_column(body, line, column):
+    with pytest.raises(RenderError) as info:
+        render_body(body, DATA)
+    assert (info.value.line, info.value.column) == (line, column), str(info.value)
 
 
 def test_unknown_tag_is_a_syntax_error():

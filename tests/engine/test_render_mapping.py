@@ -122,7 +122,7 @@ def test_render_does_not_modify_the_input():
 
 def test_missing_value_is_an_error_naming_the_path():
     with pytest.raises(RenderError) as info:
-        render(MappingLine("x", "order.foo", required=True))
+        render(MappingLine("x", "order.foo", if_missing="required"))
     assert info.value.path == "order.foo"
     assert "The value 'order.foo' does not exist in the input data" in str(info.value)
     assert "'x'" in str(info.value)
@@ -131,27 +131,27 @@ def test_missing_value_is_an_error_naming_the_path():
 def test_missing_value_inside_a_list_names_the_element():
     data = {"order": {"lines": [{"sku": "A"}, {"name": "no sku"}]}}
     with pytest.raises(RenderError) as info:
-        render(MappingLine("items[].sku", "order.lines[].sku", required=True), data=data)
+        render(MappingLine("items[].sku", "order.lines[].sku", if_missing="required"), data=data)
     assert info.value.path == "order.lines[1].sku"
     assert "items[1].sku" in str(info.value)
 
 
 def test_missing_value_under_a_text_explains_why():
     with pytest.raises(RenderError) as info:
-        render(MappingLine("x", "order.reference.code", required=True))
+        render(MappingLine("x", "order.reference.code", if_missing="required"))
     assert info.value.path == "order.reference.code"
     assert "'order.reference' is text" in str(info.value)
 
 
 def test_missing_value_in_an_expression_names_the_full_path():
     with pytest.raises(RenderError) as info:
-        render(MappingLine("x", "order.missing * 2", required=True))
+        render(MappingLine("x", "order.missing * 2", if_missing="required"))
     assert info.value.path == "order.missing"
     data = {"order": {"lines": [{"qty": 1, "price": 2}, {"qty": 1}]}}
     with pytest.raises(RenderError) as info:
         render(
             ("items[].q", "order.lines[].qty"),
-            MappingLine("items[].t", "item.qty * item.price", required=True),
+            MappingLine("items[].t", "item.qty * item.price", if_missing="required"),
             data=data,
         )
     assert info.value.path == "order.lines[1].price"
@@ -159,7 +159,7 @@ def test_missing_value_in_an_expression_names_the_full_path():
 
 def test_position_out_of_range_is_missing():
     with pytest.raises(RenderError) as info:
-        render(MappingLine("x", "order.lines[5].sku", required=True))
+        render(MappingLine("x", "order.lines[5].sku", if_missing="required"))
     assert info.value.path == "order.lines[5]"
 
 
@@ -175,40 +175,70 @@ def test_default_replaces_missing_and_null_values_and_is_converted():
     assert doc == {"a": "fallback", "b": "no note", "c": 7, "d": 0, "e": 42, "f": ""}
 
 
-def test_missing_without_default_is_empty_not_an_error():
+def test_missing_without_default_is_the_empty_value_not_an_error():
     # "default: empty" reads as "empty when missing": the postback still goes out.
-    data = {"order": {"reference": "SO1", "lines": [{"sku": "A"}, {"name": "no sku"}]}}
+    data = {"order": {"reference": "SO1", "lines": [{"sku": "A"}, {"name": "no sku"}]}, "shipment": None}
     doc = render(
         ("ref", "order.reference"),
-        ("tracking", "shipment.tracking_reference"),
+        ("tracking", "shipment.tracking_reference"),  # a missing parent object is a missing value
         ("code", "order.reference.code"),
         ("fifth", "order.lines[5].sku"),
         ("double", "order.missing * 2"),
         ("items[].sku", "order.lines[].sku"),
-        ("typed", "shipment.weight", None, "number"),
+        ("weight", "shipment.weight", None, "number"),
+        ("labels", "shipment.labels", None, "list"),
+        ("moves[].sku", "shipment.moves[].sku"),  # a missing input list is an empty output list
         data=data,
     )
     assert doc == {
-        "ref": "SO1", "tracking": None, "code": None, "fifth": None, "double": None,
-        "items": [{"sku": "A"}, {"sku": None}], "typed": None,
+        "ref": "SO1", "tracking": "", "code": "", "fifth": "", "double": "",
+        "items": [{"sku": "A"}, {"sku": ""}], "weight": None, "labels": [], "moves": [],
     }
+
+
+def test_each_line_says_what_a_missing_value_gives():
+    data = {"order": {"reference": "SO1", "note": None, "lines": [{"sku": "A"}, {"name": "no sku"}]}}
+    doc = render(
+        MappingLine("a", "order.foo", "fallback"),
+        MappingLine("b", "order.foo", "", if_missing="default"),
+        MappingLine("c", "order.foo", "ignored", if_missing="null"),
+        MappingLine("d", "order.note", if_missing="omit"),
+        MappingLine("e", "order.reference", if_missing="omit"),
+        MappingLine("items[].sku", "order.lines[].sku", if_missing="omit"),
+        MappingLine("skus[]", "order.lines[].sku", if_missing="omit"),
+        data=data,
+    )
+    assert doc == {"a": "fallback", "b": "", "c": None, "e": "SO1", "items": [{"sku": "A"}, {}], "skus": ["A"]}
+
+
+def test_a_missing_list_under_a_required_line_is_an_error():
+    with pytest.raises(RenderError) as info:
+        render(MappingLine("moves[].sku", "shipment.moves[].sku", if_missing="required"), data={"shipment": None})
+    assert "shipment" in str(info.value)
+
+
+def test_unknown_missing_choice_is_refused():
+    with pytest.raises(RenderError, match="Unknown choice 'maybe'"):
+        render(MappingLine("x", "order.id", if_missing="maybe"))
 
 
 def test_required_refuses_missing_and_empty_values_and_ignores_the_default():
     data = {"order": {"reference": "SO1", "note": None}}
-    assert render(MappingLine("ref", "order.reference", required=True), data=data) == {"ref": "SO1"}
+    assert render(MappingLine("ref", "order.reference", if_missing="required"), data=data) == {"ref": "SO1"}
     for source in ("order.note", "order.foo", "order.foo * 2"):
         with pytest.raises(RenderError) as info:
-            render(MappingLine("x", source, "fallback", required=True), data=data)
+            render(MappingLine("x", source, "fallback", if_missing="required"), data=data)
         assert "'x'" in str(info.value), source
     with pytest.raises(RenderError) as info:
-        render(MappingLine("x", "order.note", required=True), data=data)
+        render(MappingLine("x", "order.note", if_missing="required"), data=data)
     assert "required value 'order.note' is empty" in str(info.value)
 
 
-def test_null_without_default_stays_null_for_every_type():
+def test_null_without_default_is_the_empty_value_of_its_type():
+    empty = {"string": "", "list": []}
     for value_type in ("string", "integer", "number", "boolean", "date", "datetime", "list", "json"):
-        assert render(("x", "order.note", None, value_type)) == {"x": None}
+        assert render(("x", "order.note", None, value_type)) == {"x": empty.get(value_type)}
+        assert render(MappingLine("x", "order.note", None, value_type, if_missing="null")) == {"x": None}
 
 
 @pytest.mark.parametrize(
