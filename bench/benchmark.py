@@ -25,8 +25,8 @@ measures:
     cron throughput vs distinct endpoints.
 
 Prints Markdown tables (metric | measured | target | ok, then the scaling
-table) and writes them to bench/RESULTS.md with the date, the machine and
-the versions. ``--only`` takes step numbers or names (see SELECTORS). Uses
+table) and writes them to bench/RESULTS-<Odoo version>.md (RESULTS-18.0.md,
+RESULTS-19.0.md) with the date, the machine and the versions. ``--only`` takes step numbers or names (see SELECTORS). Uses
 the same environment knobs as the e2e tests (tests/e2e/harness.py).
 """
 
@@ -1189,8 +1189,9 @@ class Bench:
                 "| %s | %s |" % (label, " | ".join(cells.get(c, "-") for c in columns))
                 for label, cells in self.scale.items()
             ]
+        series = ".".join(str(self.versions["odoo"]).split(".")[:2]).split("-")[0]
         head = [
-            "# postback_connector benchmark",
+            f"# postback_connector benchmark — Odoo {series}",
             "",
             f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
             f"- machine: {os.cpu_count()} cores, {platform.machine()}, {platform.system()} {platform.release()}; "
@@ -1212,8 +1213,9 @@ class Bench:
             else:
                 extra += [f"### {key}", "", "```", json.dumps(value, indent=1), "```", ""]
         if not self.args.no_results:
-            (HERE / "RESULTS.md").write_text(text + "\n".join(extra))
-            self.log(f"wrote {HERE / 'RESULTS.md'}")
+            results = HERE / f"RESULTS-{series}.md"  # one file per Odoo version
+            results.write_text(text + "\n".join(extra))
+            self.log(f"wrote {results}")
 
 
 def longest_gaps(times, count=5):
@@ -1242,7 +1244,7 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
     parser.add_argument("--db", default="postback_bench")
     parser.add_argument("--deliveries", type=int, default=5000)
-    parser.add_argument("--profile", action="store_true", help="cProfile the cron runs (in RESULTS.md; slows them)")
+    parser.add_argument("--profile", action="store_true", help="cProfile the cron runs (in the results file; slows them)")
     parser.add_argument(
         "--only",
         default="",
@@ -1260,7 +1262,7 @@ def main():
         action="store_true",
         help="also measure the prototypes of bench/experiments.py (proposed addon changes)",
     )
-    parser.add_argument("--no-results", action="store_true", help="do not write bench/RESULTS.md")
+    parser.add_argument("--no-results", action="store_true", help="do not write bench/RESULTS-<version>.md")
     parser.add_argument("--logdir", default="", help="default: /tmp/postback_bench_logs/<db>")
     args = parser.parse_args()
     sys.exit(Bench(args).run())

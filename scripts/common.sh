@@ -127,7 +127,7 @@ setup_venv() {
     "${pip[@]}" install -U pip 'setuptools<81' wheel 'setuptools_scm<8'
     if [ "$POSTBACK_ODOO_FOUND" = 1 ]; then
         # Odoo 18.0 pins cbor2 5.4.2 (19.0 pins 5.4.6, which builds normally)
-        if grep -qE '^cbor2==5\.4\.2' "$ODOO_SRC/requirements.txt"; then
+        if grep -qE '^cbor2==5\.4\.2 ' "$ODOO_SRC/requirements.txt"; then
             "${pip[@]}" install --no-build-isolation 'cbor2==5.4.2'
         fi
         "${pip[@]}" install -r "$ODOO_SRC/requirements.txt" -r "$POSTBACK_REPO/requirements.txt" -r "$POSTBACK_REPO/requirements-test.txt"

@@ -105,7 +105,7 @@ run_free_tests() {
         SUMMARY+=("Odoo-free tests: no tests/ directory")
         return 0
     fi
-    run_pytest "Odoo-free tests" "$POSTBACK_LOG_DIR/pytest-free-${POSTBACK_ODOO_SERIES:-noodoo}.log" tests -q "${PYTEST_ARGS[@]}"
+    run_pytest "tests/ (engine, end-to-end, fault injection)" "$POSTBACK_LOG_DIR/pytest-free-${POSTBACK_ODOO_SERIES:-noodoo}.log" tests -q "${PYTEST_ARGS[@]}"
 }
 
 base_stamp() {
