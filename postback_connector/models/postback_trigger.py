@@ -101,7 +101,9 @@ class PostbackTrigger(models.Model):
         "postback.trigger.header", "trigger_id", string="Custom headers", copy=True
     )
     timeout = fields.Float(
-        default=DEFAULT_TIMEOUT, help="Seconds to wait for the customer's server to answer."
+        string="Timeout (seconds)",
+        default=DEFAULT_TIMEOUT,
+        help="Seconds to wait for the customer's server to answer, from connecting to the last byte.",
     )
     retry_on_failure = fields.Boolean(
         string="Retry on Failure",
@@ -136,7 +138,9 @@ class PostbackTrigger(models.Model):
     )
     email_subject = fields.Char(default=DEFAULT_EMAIL_SUBJECT, translate=False)
     state = fields.Selection(
-        [("draft", "Draft"), ("active", "Active"), ("disabled", "Disabled")],
+        # "paused": stopped by a person (Pause), resumes with Activate; "disabled": stopped
+        # by the addon itself (the receiver kept failing or said 410 Gone), with its reason.
+        [("draft", "Draft"), ("active", "Active"), ("paused", "Paused"), ("disabled", "Disabled by failures")],
         default="draft",
         required=True,
         tracking=True,
@@ -257,7 +261,7 @@ class PostbackTrigger(models.Model):
 
     def write(self, vals):
         if vals.get("active") is False:
-            vals.setdefault("state", "disabled")
+            vals.setdefault("state", "paused")
         was_running = self.filtered(lambda t: t.state == "active" and t.active)
         result = super().write(vals)
         if "company_id" in vals:
@@ -330,8 +334,10 @@ class PostbackTrigger(models.Model):
                 )
 
     def action_deactivate(self):
+        """Pause: no new deliveries go out (they wait, held) until the trigger is activated again."""
         self._check_can_manage()
-        self.write({"state": "disabled", "disabled_reason": _("Deactivated by %s.", self.env.user.name)})
+        self.write({"state": "paused", "disabled_reason": False})
+        self.message_post(body=_("Paused by %s.", self.env.user.name), subtype_xmlid="mail.mt_note")
         return True
 
     def action_reset_to_draft(self):

@@ -178,7 +178,14 @@ class TestTestSendAndActivate(OrderFlowCase):
         self.assertTrue(trigger.action_activate())
         self.assertEqual(trigger.state, "active")
         trigger.action_deactivate()
-        self.assertEqual(trigger.state, "disabled")
+        # A plain pause, not the failure state: no recovery banner, a note in the chatter.
+        self.assertEqual(trigger.state, "paused")
+        self.assertFalse(trigger.disabled_reason)
+        self.assertIn("Paused by", trigger.message_ids[0].body)
+        self.assertTrue(trigger.action_activate())
+        self.assertEqual(trigger.state, "active")
+        trigger.action_archive()
+        self.assertEqual(trigger.state, "paused")
 
     def test_activation_needs_events_and_a_template(self):
         trigger = self.env["postback.trigger"].create(
