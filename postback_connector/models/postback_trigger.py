@@ -156,6 +156,10 @@ class PostbackTrigger(models.Model):
     last_test_status = fields.Integer(string="Last test status code", copy=False, readonly=True)
     last_test_duration_ms = fields.Float(string="Last test duration (ms)", copy=False, readonly=True)
     last_test_result = fields.Text(string="Last test result", copy=False, readonly=True)
+    last_test_data = fields.Char(
+        string="Tested with", copy=False, readonly=True,
+        help="The data the last test was rendered from: an event's sample, the custom data or a real order.",
+    )
     delivery_ids = fields.One2many("postback.delivery", "trigger_id", string="Deliveries")
     delivery_count = fields.Integer(compute="_compute_delivery_counts")
     failed_delivery_count = fields.Integer(compute="_compute_delivery_counts")
@@ -369,7 +373,7 @@ class PostbackTrigger(models.Model):
         data = self.template_id._get_design_data()
         # Only the result of the test is written (last_test_*): Postback users
         # cannot edit triggers.
-        self.sudo()._send_test(data)
+        self.sudo()._send_test(data, self.template_id._design_data_label())
         self.sudo()._hide_header_values_in_test_result()
         return self._notify_test_result()
 
@@ -616,8 +620,11 @@ class PostbackTrigger(models.Model):
             error=engine_http.clean_text(error, 2000) if error else None,
         )
 
-    def _send_test(self, data):
-        """Render ``data`` and send it through the trigger's channel; store the result."""
+    def _send_test(self, data, data_label=None):
+        """Render ``data`` and send it through the trigger's channel; store the result.
+
+        ``data_label`` says where ``data`` comes from ("the sample data of “Order shipped”").
+        """
         self.ensure_one()
         body = self.template_id._check_renders(data)
         webhook_id = "msg_test_%s" % uuid.uuid4().hex
@@ -645,7 +652,8 @@ class PostbackTrigger(models.Model):
             last_test_ok=ok,
             last_test_status=outcome.status or 0,
             last_test_duration_ms=round(outcome.duration_ms, 1),
-            last_test_result=result,
+            last_test_result="%s\n%s" % (_("Tested with %s.", data_label), result) if data_label else result,
+            last_test_data=data_label or False,
         )
         self.write(values)
         return ok
