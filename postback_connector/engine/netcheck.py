@@ -185,6 +185,7 @@ def check_target(url, allow_private=False):
         if kind:
             raise UnsafeTargetError(
                 f"The server '{host}' resolves to a {kind} address ({address}), which postbacks may not "
-                "be sent to; an administrator can allow private targets in Settings"
+                "be sent to; an administrator can allow them in Postbacks › Configuration › Settings, "
+                "“Allow private network targets”"
             )
     return addresses

@@ -232,6 +232,15 @@ class PostbackTemplate(models.Model):
             return self.event_type_id._get_sample_data()
         return {}
 
+    def _design_data_label(self):
+        """Where :meth:`_get_design_data` comes from, for the merchant."""
+        self.ensure_one()
+        if self.sample_source == "custom" and (self.custom_sample or "").strip():
+            return _("the custom data of template “%s”", self.name)
+        if self.event_type_id:
+            return _("the sample data of “%s”", self.event_type_id.name)
+        return _("no data (the template is designed for no event)")
+
     def _get_mapping_lines(self):
         self.ensure_one()
         return [line._to_engine_line() for line in self.line_ids.sorted("sequence")]

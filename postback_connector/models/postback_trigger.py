@@ -101,7 +101,9 @@ class PostbackTrigger(models.Model):
         "postback.trigger.header", "trigger_id", string="Custom headers", copy=True
     )
     timeout = fields.Float(
-        default=DEFAULT_TIMEOUT, help="Seconds to wait for the customer's server to answer."
+        string="Timeout (seconds)",
+        default=DEFAULT_TIMEOUT,
+        help="Seconds to wait for the customer's server to answer, from connecting to the last byte.",
     )
     retry_on_failure = fields.Boolean(
         string="Retry on Failure",
@@ -136,7 +138,9 @@ class PostbackTrigger(models.Model):
     )
     email_subject = fields.Char(default=DEFAULT_EMAIL_SUBJECT, translate=False)
     state = fields.Selection(
-        [("draft", "Draft"), ("active", "Active"), ("disabled", "Disabled")],
+        # "paused": stopped by a person (Pause), resumes with Activate; "disabled": stopped
+        # by the addon itself (the receiver kept failing or said 410 Gone), with its reason.
+        [("draft", "Draft"), ("active", "Active"), ("paused", "Paused"), ("disabled", "Disabled by failures")],
         default="draft",
         required=True,
         tracking=True,
@@ -152,6 +156,10 @@ class PostbackTrigger(models.Model):
     last_test_status = fields.Integer(string="Last test status code", copy=False, readonly=True)
     last_test_duration_ms = fields.Float(string="Last test duration (ms)", copy=False, readonly=True)
     last_test_result = fields.Text(string="Last test result", copy=False, readonly=True)
+    last_test_data = fields.Char(
+        string="Tested with", copy=False, readonly=True,
+        help="The data the last test was rendered from: an event's sample, the custom data or a real order.",
+    )
     delivery_ids = fields.One2many("postback.delivery", "trigger_id", string="Deliveries")
     delivery_count = fields.Integer(compute="_compute_delivery_counts")
     failed_delivery_count = fields.Integer(compute="_compute_delivery_counts")
@@ -257,7 +265,7 @@ class PostbackTrigger(models.Model):
 
     def write(self, vals):
         if vals.get("active") is False:
-            vals.setdefault("state", "disabled")
+            vals.setdefault("state", "paused")
         was_running = self.filtered(lambda t: t.state == "active" and t.active)
         result = super().write(vals)
         if "company_id" in vals:
@@ -330,8 +338,10 @@ class PostbackTrigger(models.Model):
                 )
 
     def action_deactivate(self):
+        """Pause: no new deliveries go out (they wait, held) until the trigger is activated again."""
         self._check_can_manage()
-        self.write({"state": "disabled", "disabled_reason": _("Deactivated by %s.", self.env.user.name)})
+        self.write({"state": "paused", "disabled_reason": False})
+        self.message_post(body=_("Paused by %s.", self.env.user.name), subtype_xmlid="mail.mt_note")
         return True
 
     def action_reset_to_draft(self):
@@ -363,7 +373,7 @@ class PostbackTrigger(models.Model):
         data = self.template_id._get_design_data()
         # Only the result of the test is written (last_test_*): Postback users
         # cannot edit triggers.
-        self.sudo()._send_test(data)
+        self.sudo()._send_test(data, self.template_id._design_data_label())
         self.sudo()._hide_header_values_in_test_result()
         return self._notify_test_result()
 
@@ -610,8 +620,11 @@ class PostbackTrigger(models.Model):
             error=engine_http.clean_text(error, 2000) if error else None,
         )
 
-    def _send_test(self, data):
-        """Render ``data`` and send it through the trigger's channel; store the result."""
+    def _send_test(self, data, data_label=None):
+        """Render ``data`` and send it through the trigger's channel; store the result.
+
+        ``data_label`` says where ``data`` comes from ("the sample data of “Order shipped”").
+        """
         self.ensure_one()
         body = self.template_id._check_renders(data)
         webhook_id = "msg_test_%s" % uuid.uuid4().hex
@@ -639,7 +652,8 @@ class PostbackTrigger(models.Model):
             last_test_ok=ok,
             last_test_status=outcome.status or 0,
             last_test_duration_ms=round(outcome.duration_ms, 1),
-            last_test_result=result,
+            last_test_result="%s\n%s" % (_("Tested with %s.", data_label), result) if data_label else result,
+            last_test_data=data_label or False,
         )
         self.write(values)
         return ok

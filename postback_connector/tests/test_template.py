@@ -125,6 +125,10 @@ class TestTestSendAndActivate(OrderFlowCase):
         self.assertEqual(trigger.last_test_status, 200)
         self.assertGreater(trigger.last_test_duration_ms, 0)
         self.assertIn("HTTP 200", trigger.last_test_result)
+        # the test says which event's data it sent
+        shipped = self.event_types["order.shipped"].name
+        self.assertEqual(trigger.last_test_data, f"the sample data of “{shipped}”")
+        self.assertIn(f"Tested with the sample data of “{shipped}”.", trigger.last_test_result)
         self.assertEqual(len(receiver.received), 1)
         self.assertEqual(json.loads(receiver.received[0].body)["order_number"], "S01057")
         self.assertIn("webhook-signature", {k.lower() for k in receiver.received[0].headers})
@@ -162,6 +166,8 @@ class TestTestSendAndActivate(OrderFlowCase):
             wizard.action_send_test()
         self.assertEqual(json.loads(receiver.received[0].body)["order_number"], order.name)
         self.assertTrue(trigger.last_test_ok)
+        received = self.event_types["order.received"].name
+        self.assertEqual(trigger.last_test_data, f"order {order.name} as “{received}”")
 
     def test_activating_an_untested_trigger_asks_for_confirmation(self):
         trigger = self.make_trigger(state="draft")
@@ -178,7 +184,14 @@ class TestTestSendAndActivate(OrderFlowCase):
         self.assertTrue(trigger.action_activate())
         self.assertEqual(trigger.state, "active")
         trigger.action_deactivate()
-        self.assertEqual(trigger.state, "disabled")
+        # A plain pause, not the failure state: no recovery banner, a note in the chatter.
+        self.assertEqual(trigger.state, "paused")
+        self.assertFalse(trigger.disabled_reason)
+        self.assertIn("Paused by", trigger.message_ids[0].body)
+        self.assertTrue(trigger.action_activate())
+        self.assertEqual(trigger.state, "active")
+        trigger.action_archive()
+        self.assertEqual(trigger.state, "paused")
 
     def test_activation_needs_events_and_a_template(self):
         trigger = self.env["postback.trigger"].create(

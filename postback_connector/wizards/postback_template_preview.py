@@ -133,6 +133,16 @@ class PostbackTemplatePreview(models.TransientModel):
     # ------------------------------------------------------------------
     # Data
     # ------------------------------------------------------------------
+    def _data_label(self):
+        """What the preview renders, for the test result ("the sample data of “Order shipped”")."""
+        self.ensure_one()
+        event = self.event_type_id or self.template_id.event_type_id
+        if self.source == "custom":
+            return _("the custom data of template “%s”", self.template_id.name)
+        if self.source == "order":
+            return _("order %(order)s as “%(event)s”", order=self.order_id.sudo().name, event=event.name)
+        return _("the sample data of “%s”", event.name) if event else _("no data")
+
     def _get_input_data(self):
         self.ensure_one()
         self._check_scope_for_render()
@@ -186,6 +196,6 @@ class PostbackTemplatePreview(models.TransientModel):
         data = self._get_input_data()
         if self.error_msg:
             raise UserError(self.error_msg)
-        self.trigger_id.sudo()._send_test(data)
+        self.trigger_id.sudo()._send_test(data, self._data_label())
         self.trigger_id.sudo()._hide_header_values_in_test_result()
         return self.trigger_id._notify_test_result()

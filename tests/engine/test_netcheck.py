@@ -86,7 +86,8 @@ def test_non_public_targets_are_refused(host, kind):
         check_target(f"http://{host}:8069/webhook")
     message = str(info.value)
     assert f"a {kind} address" in message
-    assert "an administrator can allow private targets in Settings" in message
+    assert "an administrator can allow them in Postbacks › Configuration › Settings" in message
+    assert "“Allow private network targets”" in message
     check_target(f"http://{host}:8069/webhook", allow_private=True)
 
 
