@@ -49,9 +49,11 @@ def main(paths):
     first = runs[0]
     keys = first[3] + [key for run in runs[1:] for key in run[3] if key not in first[3]]
     for key in keys:
-        label = next(run[2][key][0] for run in runs if key in run[2])
+        # the fullest label and a real target (a run whose step failed prints only its name)
+        label = max((run[2][key][0] for run in runs if key in run[2]), key=len)
         measured = [run[2][key][1][0] if key in run[2] else "-" for run in runs]
-        target = next(run[2][key][1][1] for run in runs if key in run[2])
+        targets = [run[2][key][1][1] for run in runs if key in run[2]]
+        target = next((t for t in targets if t != "-"), targets[0])
         oks = [run[2][key][1][2] if key in run[2] else "-" for run in runs]
         ok = oks[0] if len(set(oks)) == 1 else " / ".join(oks)
         out.append(f"| {label} | " + " | ".join(measured) + f" | {target} | {ok} |")
