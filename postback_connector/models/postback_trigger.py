@@ -307,34 +307,36 @@ class PostbackTrigger(models.Model):
                 raise UserError(_("Trigger “%s”: choose at least one order event.") % trigger.name)
             if not trigger.template_id:
                 raise UserError(_("Trigger “%s”: choose or create a template first.") % trigger.name)
-            trigger._check_template_renders_events()
-        self.write({"state": "active", "active": True, "disabled_reason": False, "failing_since": False})
-
-    def _check_template_renders_events(self):
-        """Refuse a template that fails on the sample data of one of the trigger's events."""
-        for trigger in self:
-            failures = trigger.template_id.sudo()._event_failures(trigger.event_type_ids)
-            if failures:
-                event_type, error = failures[0]
+            failure = trigger._template_failure()
+            if failure:
                 raise UserError(
                     _("Trigger “%(trigger)s” cannot be activated: its template “%(template)s” fails on the "
-                      "event “%(event)s”: %(error)s.",
-                      trigger=trigger.name, template=trigger.template_id.name, event=event_type.name,
-                      error=error.rstrip("."))
+                      "event “%(event)s”: %(error)s.", **failure)
                 )
+        # Just checked: the constraint below need not render the same samples again.
+        self.with_context(postback_templates_checked=True).write(
+            {"state": "active", "active": True, "disabled_reason": False, "failing_since": False})
+
+    def _template_failure(self):
+        """The first event whose sample data the template fails on, as message arguments (or None)."""
+        self.ensure_one()
+        failures = self.template_id.sudo()._event_failures(self.event_type_ids)
+        if not failures:
+            return None
+        event_type, error = failures[0]
+        return {"trigger": self.name, "template": self.template_id.name, "event": event_type.name,
+                "error": error.rstrip(".")}
 
     @api.constrains("event_type_ids", "template_id", "state")
     def _check_active_template_renders(self):
-        active = self.filtered(lambda t: t.state == "active" and t.template_id)
-        for trigger in active:
-            failures = trigger.template_id.sudo()._event_failures(trigger.event_type_ids)
-            if failures:
-                event_type, error = failures[0]
+        if self.env.context.get("postback_templates_checked"):
+            return
+        for trigger in self.filtered(lambda t: t.state == "active" and t.template_id):
+            failure = trigger._template_failure()
+            if failure:
                 raise ValidationError(
                     _("Trigger “%(trigger)s” is active and its template “%(template)s” would fail on the "
-                      "event “%(event)s”: %(error)s.",
-                      trigger=trigger.name, template=trigger.template_id.name, event=event_type.name,
-                      error=error.rstrip("."))
+                      "event “%(event)s”: %(error)s.", **failure)
                 )
 
     def action_deactivate(self):
