@@ -38,6 +38,9 @@
         "demo/postback_demo.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "postback_connector/static/src/template_mapper/*",
+        ],
         "web.assets_tests": [
             "postback_connector/static/src/tests/tours/*.js",
         ],

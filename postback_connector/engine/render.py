@@ -11,7 +11,8 @@ Public entry points (the Odoo models only use these):
 * ``render_text(text, data)``: a plain-text template (email subject);
 * ``check_body_syntax``/``check_text_syntax``/``check_mapping_line``:
   validation for the forms;
-* ``list_paths(data)`` and ``parse_json_sample(text)``: UI helpers.
+* ``list_paths(data)``, ``parse_json_sample(text)`` and
+  ``preview_lines(lines, data)``: UI helpers.
 
 Every problem is reported as ``RenderError`` with a merchant-readable
 message; input data must be plain JSON values (``ensure_plain``).
@@ -44,11 +45,12 @@ from ._mapper import (
     normalize_lines,
     render_node,
 )
-from ._paths import ITER, jinja_literal, path_step
+from ._paths import ITER, jinja_literal, parse_output_path, path_step
 from ._sandbox import ENV, compile_template, parse_expression
 from ._values import MAX_OUTPUT_BYTES, VALUE_TYPES, RenderError, ensure_plain, estimate_size, short_repr, type_name
 
 __all__ = [
+    "LEFT_OUT",
     "MAX_OUTPUT_BYTES",
     "MAX_RENDER_MEMORY",
     "RENDER_SECONDS",
@@ -63,6 +65,7 @@ __all__ = [
     "mapping_to_body",
     "parse_json_sample",
     "pretty_json",
+    "preview_lines",
     "render_body",
     "render_mapping",
     "render_text",
@@ -230,6 +233,63 @@ def list_paths(data):
 
     walk(data, "", 0)
     return found[:MAX_LISTED_PATHS]
+
+
+#: What ``preview_lines`` gives for a line whose field is left out of the output.
+LEFT_OUT = object()
+
+
+def _value_at(document, steps):
+    """The value(s) an output path holds in ``document``; LEFT_OUT when absent.
+
+    A ``[]`` step gives the list of the values found in each element.
+    """
+    if not steps:
+        return document
+    step, rest = steps[0], steps[1:]
+    if step is ITER:
+        if type(document) is not list:
+            return LEFT_OUT
+        found = (_value_at(item, rest) for item in document)
+        return [value for value in found if value is not LEFT_OUT]
+    if isinstance(step, int):
+        if type(document) is not list or step >= len(document):
+            return LEFT_OUT
+        return _value_at(document[step], rest)
+    if type(document) is not dict or step not in document:
+        return LEFT_OUT
+    return _value_at(document[step], rest)
+
+
+def preview_lines(lines, data):
+    """What each mapper line yields on ``data``, for the Template Mapper's Value column.
+
+    Returns one ``(value, error)`` per line: the plain value the line puts
+    in the output (a list of values for a line under ``[]``), ``LEFT_OUT``
+    when the field is left out, or ``(None, RenderError)`` when the line
+    fails. The whole mapping is rendered once; only when it fails is each
+    line rendered on its own, so every line shows its own error.
+    """
+    lines = list(lines)
+    try:
+        steps = [parse_output_path(line.output_path) for line in lines]
+    except RenderError:
+        steps = None
+    if steps is not None:
+        try:
+            document = render_mapping(lines, data)
+        except RenderError:
+            pass
+        else:
+            return [(_value_at(document, line_steps), None) for line_steps in steps]
+    results = []
+    for line in lines:
+        try:
+            document = render_mapping([line], data)
+            results.append((_value_at(document, parse_output_path(line.output_path)), None))
+        except RenderError as error:
+            results.append((None, error))
+    return results
 
 
 # -- mapping_to_body -------------------------------------------------------

@@ -1,4 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl.html).
+import json
+
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
@@ -10,6 +12,9 @@ IF_MISSING_SELECTION = [
     ("null", "Send null"),
     ("required", "Required"),
 ]
+
+#: Characters of a line's value shown in the Template Mapper's Value column.
+PREVIEW_VALUE_LIMIT = 80
 
 VALUE_TYPE_SELECTION = [
     ("auto", "As is"),
@@ -65,6 +70,59 @@ class PostbackTemplateLine(models.Model):
     date_format = fields.Char(
         string="Format", help="For dates: a strftime format such as %d/%m/%Y. Empty = ISO 8601."
     )
+
+    preview_value = fields.Char(
+        string="Value",
+        compute="_compute_preview_value",
+        help="What this line sends on the template's current input data (sample, custom data), "
+        "or why it fails.",
+    )
+    preview_failed = fields.Boolean(compute="_compute_preview_value")
+
+    @api.depends(
+        "output_path",
+        "source",
+        "default",
+        "if_missing",
+        "value_type",
+        "date_format",
+        "template_id.sample_source",
+        "template_id.custom_sample",
+        "template_id.event_type_id",
+        "template_id.line_ids.output_path",
+        "template_id.line_ids.source",
+    )
+    def _compute_preview_value(self):
+        self.preview_value = False
+        self.preview_failed = False
+        for template in self.template_id:
+            try:
+                data = template._get_design_data()
+            except render.RenderError:
+                continue  # the template's preview already says what is wrong with its data
+            # A row still being typed (no output field or source yet) has no value
+            # and must not turn the others' values into errors.
+            siblings = template.line_ids.sorted("sequence").filtered(
+                lambda line: (line.output_path or "").strip() and (line.source or "").strip()
+            )
+            results = render.preview_lines([line._to_engine_line() for line in siblings], data)
+            for line, (value, error) in zip(siblings, results, strict=True):
+                if line not in self:
+                    continue
+                if error is not None:
+                    line.preview_failed = True
+                    line.preview_value = str(error)
+                else:
+                    line.preview_value = self._preview_text(value)
+
+    @staticmethod
+    def _preview_text(value):
+        if value is render.LEFT_OUT:
+            return _("(left out)")
+        text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        if len(text) > PREVIEW_VALUE_LIMIT:
+            text = text[: PREVIEW_VALUE_LIMIT - 1] + "…"
+        return text
 
     @api.constrains("output_path", "source")
     def _check_paths(self):

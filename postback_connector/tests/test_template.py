@@ -2,7 +2,7 @@
 import json
 
 from odoo.exceptions import UserError, ValidationError
-from odoo.tests import tagged
+from odoo.tests import Form, tagged
 
 from .receivers import HttpReceiver, SmtpReceiver
 from .test_order_events import OrderFlowCase
@@ -30,6 +30,37 @@ class TestTemplateMapper(OrderFlowCase):
         )
         self.assertIn("order.lines[].sku", self.template.available_paths)
         self.assertIn("shipment.tracking_reference", self.template.available_paths)
+
+    def test_each_mapping_line_shows_its_value_or_its_error_as_it_is_typed(self):
+        template = self.make_template(
+            lines=[("order_number", "order.reference", None, "auto"),
+                   ("items[].sku", "order.lines[].sku", None, "auto")],
+            name="Line values", event_type_id=self.event_types["order.shipped"].id,
+        )
+        values = {line.output_path: line.preview_value for line in template.line_ids}
+        self.assertEqual(values, {"order_number": '"S01057"', "items[].sku": '["FURN_7800", "FURN_0269"]'})
+        self.assertFalse(any(template.line_ids.mapped("preview_failed")))
+        with Form(template) as form:
+            with form.line_ids.new() as line:
+                line.output_path = "items[].qty"
+                line.source = "item.qty_ordered * 2"
+                line.value_type = "integer"
+                self.assertEqual(line.preview_value, "[4, 6]", "a line relative to its list shows each value")
+            with form.line_ids.new() as line:
+                line.output_path = "tracking"
+                line.source = "shipment.tracking_reference"
+                line.if_missing = "omit"
+                self.assertEqual(line.preview_value, "(left out)")
+                line.if_missing = "required"
+                self.assertTrue(line.preview_failed)
+                self.assertIn("shipment.tracking_reference", line.preview_value)
+                line.if_missing = "null"
+            with form.line_ids.edit(0) as line:
+                line.value_type = "integer"
+                self.assertTrue(line.preview_failed)
+                self.assertIn("S01057", line.preview_value)
+                line.value_type = "auto"
+            self.assertIn('"tracking": null', form.preview_payload)
 
     def test_missing_value_without_default_is_sent_empty(self):
         # "default: empty" means "empty when missing": the postback still goes out

@@ -21,6 +21,8 @@ const TRIGGER = "Tour ERP shipments";
 const TEMPLATE = "Tour shipment notice";
 // The dialog on top: with the template dialog open, the trigger dialog stays below.
 const TOP_MODAL = ".modal:not(.o_inactive_modal)";
+const LINES = `${TOP_MODAL} .o_field_widget[name=line_ids]`;
+const TREE = `${TOP_MODAL} .o_postback_data_tree`;
 
 // Odoo 19.0 draws a selection field as a SelectMenu dropdown, 18.0 as a <select>.
 const SELECTION_IS_MENU = ((session.server_version_info || [18])[0] || 18) >= 19;
@@ -41,45 +43,6 @@ function chooseSelection(content, name, value, label) {
 
 function receiverUrl() {
     return window.sessionStorage.getItem(RECEIVER_URL_KEY) || "http://127.0.0.1:9/hook";
-}
-
-/**
- * Steps filling row ``index`` (1-based) of the Template Mapper (editable list) in the template dialog.
- * The row is waited for by position: right after "Add a line" the previous row can still be the
- * selected one, and text typed there would be lost when it leaves edition.
- */
-function addMappingLine(index, outputPath, source, defaultValue) {
-    const lines = `${TOP_MODAL} .o_field_widget[name=line_ids]`;
-    const row = `${lines} .o_data_row.o_selected_row:nth-child(${index})`;
-    const steps = [
-        {
-            content: "Add a line to the Template Mapper",
-            trigger: `${lines} .o_field_x2many_list_row_add a`,
-            run: "click",
-        },
-        {
-            content: `Output field ${outputPath}`,
-            trigger: `${row} .o_field_widget[name=output_path] input`,
-            run: `edit ${outputPath}`,
-        },
-        {
-            content: `Source ${source}`,
-            trigger: `${row} .o_field_widget[name=source] input`,
-            run: `edit ${source}`,
-        },
-    ];
-    if (defaultValue) {
-        steps.push({
-            content: `Default value ${defaultValue}`,
-            trigger: `${row} .o_field_widget[name=default] input`,
-            run: `edit ${defaultValue}`,
-        });
-    }
-    steps.push({
-        content: `Line ${index} is filled in`,
-        trigger: `${row} .o_field_widget[name=output_path] input:value(${outputPath})`,
-    });
-    return steps;
 }
 
 registry.category("web_tour.tours").add("postback_connector_customer_trigger_tour", {
@@ -179,8 +142,64 @@ registry.category("web_tour.tours").add("postback_connector_customer_trigger_tou
             content: "The incoming data is the shipped sample",
             trigger: `${TOP_MODAL} .o_field_widget[name=input_preview]:contains(S01057)`,
         },
-        ...addMappingLine(1, "order_number", "order.reference"),
-        ...addMappingLine(2, "tracking", "shipment.tracking_reference", "pending"),
+        // Line 1 from the data tree: with no line being edited, a click adds one.
+        {
+            content: "Click order.reference in the data tree",
+            trigger: `${TREE} .o_postback_tree_node[data-path='order.reference'] > .o_postback_tree_pick`,
+            run: "click",
+        },
+        {
+            content: "A line reference ← order.reference is added",
+            trigger: `${LINES} .o_data_row:nth-child(1) .o_field_widget[name=source] input:value(order.reference)`,
+        },
+        {
+            trigger: `${LINES} .o_data_row:nth-child(1) .o_field_widget[name=output_path] input:value(reference)`,
+        },
+        {
+            content: "The line shows its value on the sample data",
+            trigger: `${LINES} .o_data_row:nth-child(1) .o_field_widget[name=preview_value]:contains("S01057")`,
+        },
+        {
+            content: "Rename its output field",
+            trigger: `${LINES} .o_data_row:nth-child(1) .o_data_cell[name=output_path]`,
+            run: "click",
+        },
+        {
+            trigger: `${LINES} .o_data_row.o_selected_row:nth-child(1) .o_field_widget[name=output_path] input`,
+            run: "edit order_number",
+        },
+        {
+            content: "The Source cell completes the paths of the data",
+            trigger: `${LINES} .o_data_row.o_selected_row:nth-child(1) .o_field_widget[name=source] datalist option[value='shipment.tracking_reference']:not(:visible)`,
+        },
+        // Line 2: its output typed, its source clicked in the tree.
+        {
+            content: "Add a line to the Template Mapper",
+            trigger: `${LINES} .o_field_x2many_list_row_add a`,
+            run: "click",
+        },
+        {
+            content: "Output field tracking",
+            trigger: `${LINES} .o_data_row.o_selected_row:nth-child(2) .o_field_widget[name=output_path] input`,
+            run: "edit tracking",
+        },
+        {
+            content: "Click shipment.tracking_reference in the data tree: it fills the edited line's Source",
+            trigger: `${TREE} .o_postback_tree_node[data-path='shipment.tracking_reference'] > .o_postback_tree_pick`,
+            run: "click",
+        },
+        {
+            trigger: `${LINES} .o_data_row:nth-child(2) .o_field_widget[name=source] input:value(shipment.tracking_reference)`,
+        },
+        {
+            content: "Set a default on line 2",
+            trigger: `${LINES} .o_data_row:nth-child(2) .o_data_cell[name=default]`,
+            run: "click",
+        },
+        {
+            trigger: `${LINES} .o_data_row.o_selected_row:nth-child(2) .o_field_widget[name=default] input`,
+            run: "edit pending",
+        },
         {
             content: "Leave the mapping line",
             trigger: `${TOP_MODAL} .o_form_view .o_field_widget[name=name] input`,
