@@ -60,6 +60,13 @@ class PostbackTemplate(models.Model):
         'e.g. {"ref": {{ order.reference | tojson }}}.',
     )
     trigger_ids = fields.One2many("postback.trigger", "template_id", string="Triggers")
+    trigger_event_type_ids = fields.Many2many(
+        "postback.event.type",
+        string="Events of its triggers",
+        compute="_compute_trigger_event_type_ids",
+        help="The events of the triggers that use this template: the template is checked against "
+        "the sample data of each of them before a trigger goes live.",
+    )
     trigger_count = fields.Integer(compute="_compute_trigger_count")
     input_preview = fields.Text(string="Incoming data", compute="_compute_preview")
     available_paths = fields.Text(string="Available input paths", compute="_compute_preview")
@@ -74,6 +81,12 @@ class PostbackTemplate(models.Model):
         counts = {template.id: count for template, count in groups}
         for template in self:
             template.trigger_count = counts.get(template.id, 0)
+
+    @api.depends("trigger_ids.event_type_ids")
+    def _compute_trigger_event_type_ids(self):
+        for template in self:
+            # Only event types (public data) come out of the sudo: which events use the template.
+            template.trigger_event_type_ids = template.sudo().with_context(active_test=False).trigger_ids.event_type_ids
 
     @api.depends(
         "mode",

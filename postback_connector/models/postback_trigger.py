@@ -366,16 +366,28 @@ class PostbackTrigger(models.Model):
         }
 
     def action_test_send(self):
-        """Send the template rendered over its design data through the real channel."""
+        """Send a test through the real channel, saying which event's data it uses.
+
+        With one event (or a template designed on custom data) the test goes
+        out at once; with several events the merchant picks one in *Preview &
+        Test*, which opens on the template's design event.
+        """
         self.ensure_one()
         # Checked before anything is rendered or leaves: the user may test this trigger.
         self._check_can_test()
         if not self.template_id:
             raise UserError(_("Choose or create a template first."))
-        data = self.template_id._get_design_data()
+        template = self.template_id
+        if template.sample_source == "custom" and (template.custom_sample or "").strip():
+            data, label = template._get_design_data(), template._design_data_label()
+        elif len(self.event_type_ids) == 1:
+            data = self.event_type_ids._get_sample_data()
+            label = _("the sample data of “%s”", self.event_type_ids.name)
+        else:
+            return self.action_open_preview()
         # Only the result of the test is written (last_test_*): Postback users
         # cannot edit triggers.
-        self.sudo()._send_test(data, self.template_id._design_data_label())
+        self.sudo()._send_test(data, label)
         self.sudo()._hide_header_values_in_test_result()
         return self._notify_test_result()
 
@@ -662,12 +674,15 @@ class PostbackTrigger(models.Model):
 
     def _notify_test_result(self):
         self.ensure_one()
+        message = self.last_test_result or ""
+        if self.last_test_data:
+            message = _("%(result)s\nSent with %(data)s.", result=message, data=self.last_test_data)
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
                 "title": _("Test sent") if self.last_test_ok else _("Test failed"),
-                "message": self.last_test_result,
+                "message": message,
                 "type": "success" if self.last_test_ok else "danger",
                 "sticky": not self.last_test_ok,
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},

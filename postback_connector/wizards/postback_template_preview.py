@@ -33,7 +33,17 @@ class PostbackTemplatePreview(models.TransientModel):
     event_type_id = fields.Many2one(
         "postback.event.type", string="Event",
         compute="_compute_event_type_id", store=True, readonly=False,
+        domain="[('id', 'in', allowed_event_type_ids)] if allowed_event_type_ids else []",
+        help="The event whose data is previewed and sent as a test: the events of the trigger.",
     )
+    allowed_event_type_ids = fields.Many2many(
+        "postback.event.type", compute="_compute_allowed_event_type_ids",
+        help="The trigger's events (every event when the preview is not of a trigger).",
+    )
+    data_label = fields.Char(string="Data used", compute="_compute_preview")
+    test_done = fields.Boolean(readonly=True)
+    test_ok = fields.Boolean(string="Test succeeded", readonly=True)
+    test_result = fields.Text(string="Test result", readonly=True)
     customer_id = fields.Many2one(
         "res.partner", string="Customer", compute="_compute_scope",
         help="Only orders of this customer can be previewed.",
@@ -54,10 +64,18 @@ class PostbackTemplatePreview(models.TransientModel):
     payload = fields.Text(compute="_compute_preview")
     error_msg = fields.Text(string="Error", compute="_compute_preview")
 
-    @api.depends("template_id")
+    @api.depends("trigger_id")
+    def _compute_allowed_event_type_ids(self):
+        for wizard in self:
+            wizard.allowed_event_type_ids = wizard.trigger_id.sudo().event_type_ids
+
+    @api.depends("template_id", "trigger_id")
     def _compute_event_type_id(self):
         for wizard in self:
-            wizard.event_type_id = wizard.template_id.event_type_id or wizard.trigger_id.event_type_ids[:1]
+            design = wizard.template_id.sudo().event_type_id
+            events = wizard.trigger_id.sudo().event_type_ids
+            # The template's design event, when the trigger fires on it; else the trigger's first event.
+            wizard.event_type_id = design if design and (not events or design in events) else events[:1] or design
 
     @api.depends("trigger_id", "template_id")
     def _compute_scope(self):
@@ -79,6 +97,7 @@ class PostbackTemplatePreview(models.TransientModel):
     def _compute_preview(self):
         for wizard in self:
             wizard.input_data = wizard.payload = wizard.error_msg = False
+            wizard.data_label = wizard._data_label()
             try:
                 data = wizard._get_input_data()
             except AccessError:
@@ -140,6 +159,8 @@ class PostbackTemplatePreview(models.TransientModel):
         if self.source == "custom":
             return _("the custom data of template “%s”", self.template_id.name)
         if self.source == "order":
+            if not self.order_id:
+                return _("a real order (pick one)")
             return _("order %(order)s as “%(event)s”", order=self.order_id.sudo().name, event=event.name)
         return _("the sample data of “%s”", event.name) if event else _("no data")
 
@@ -196,6 +217,17 @@ class PostbackTemplatePreview(models.TransientModel):
         data = self._get_input_data()
         if self.error_msg:
             raise UserError(self.error_msg)
-        self.trigger_id.sudo()._send_test(data, self._data_label())
-        self.trigger_id.sudo()._hide_header_values_in_test_result()
-        return self.trigger_id._notify_test_result()
+        trigger = self.trigger_id.sudo()
+        trigger._send_test(data, self._data_label())
+        trigger._hide_header_values_in_test_result()
+        # The merchant stays in the preview (and in the trigger dialog below it), with the result in place.
+        self.write({"test_done": True, "test_ok": trigger.last_test_ok, "test_result": trigger.last_test_result})
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Preview & Test"),
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "target": "new",
+            "context": dict(self.env.context, dialog_size="extra-large"),
+        }

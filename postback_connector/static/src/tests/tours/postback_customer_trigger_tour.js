@@ -130,13 +130,11 @@ registry.category("web_tour.tours").add("postback_connector_customer_trigger_tou
         },
         {
             content: "Design it on the sample data of Order shipped",
-            trigger: `${TOP_MODAL} .o_field_widget[name=event_type_id] input`,
-            run: "edit Order shipped",
+            trigger: `${TOP_MODAL} .o_field_widget[name=event_type_id] .o_selection_badge:contains(Order shipped)`,
+            run: "click",
         },
         {
-            content: "Pick Order shipped",
-            trigger: `${TOP_MODAL} .o_field_widget[name=event_type_id] .o-autocomplete--dropdown-item a:contains(Order shipped)`,
-            run: "click",
+            trigger: `${TOP_MODAL} .o_field_widget[name=event_type_id] .o_selection_badge.active:contains(Order shipped)`,
         },
         {
             content: "The incoming data is the shipped sample",
