@@ -3,7 +3,7 @@
     python docs/screenshot_template.py --browser-python /path/to/venv-with-playwright/bin/python
 
 Builds a scratch database (the test base + the addon and its demo data), starts Odoo
-and opens the demo template "Order shipped – standard JSON" with Playwright driving
+and opens the demo template of the Order shipped event with Playwright driving
 the system's Chromium: a line is being edited (its Source completes paths), the
 Value column shows each line's value on the sample. Loopback only.
 """
