@@ -5,6 +5,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..engine import render
+from ..engine_i18n import engine_text
 
 PREVIEW_INDENT = 2
 
@@ -111,7 +112,7 @@ class PostbackTemplate(models.Model):
             try:
                 data = template._get_design_data()
             except render.RenderError as error:
-                template.preview_error = str(error)
+                template.preview_error = engine_text(self.env, error)
                 continue
             template.input_preview = json.dumps(data, indent=PREVIEW_INDENT, ensure_ascii=False)
             template.available_paths = "\n".join(
@@ -132,7 +133,7 @@ class PostbackTemplate(models.Model):
                 render.parse_json_sample(template.custom_sample)
             except render.RenderError as error:
                 raise ValidationError(
-                    _("Template “%(name)s”: %(error)s", name=template.name, error=error)
+                    _("Template “%(name)s”: %(error)s", name=template.name, error=engine_text(self.env, error))
                 ) from error
 
     @api.constrains("mode", "body")
@@ -147,7 +148,7 @@ class PostbackTemplate(models.Model):
                 render.check_body_syntax(template.body)
             except render.RenderError as error:
                 raise ValidationError(
-                    _("Template “%(name)s”: %(error)s", name=template.name, error=error)
+                    _("Template “%(name)s”: %(error)s", name=template.name, error=engine_text(self.env, error))
                 ) from error
 
     @api.constrains("company_id")
@@ -283,7 +284,7 @@ class PostbackTemplate(models.Model):
         try:
             payload = self._render_payload(data)
         except render.RenderError as error:
-            return False, str(error)
+            return False, engine_text(self.env, error)
         return json.dumps(json.loads(payload), indent=PREVIEW_INDENT, ensure_ascii=False), False
 
     def _event_failures(self, event_types):
@@ -295,7 +296,7 @@ class PostbackTemplate(models.Model):
             try:
                 self._render_spec(spec, event_type._get_sample_data())
             except render.RenderError as error:
-                failures.append((event_type, str(error)))
+                failures.append((event_type, engine_text(self.env, error)))
         return failures
 
     def _check_live_triggers(self):
@@ -325,5 +326,6 @@ class PostbackTemplate(models.Model):
             return self._render_payload(data)
         except render.RenderError as error:
             raise UserError(
-                _("Template “%(name)s” cannot be rendered: %(error)s", name=self.name, error=error)
+                _("Template “%(name)s” cannot be rendered: %(error)s", name=self.name,
+                  error=engine_text(self.env, error))
             ) from error

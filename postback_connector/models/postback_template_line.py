@@ -5,6 +5,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
 from ..engine import render
+from ..engine_i18n import engine_text
 
 IF_MISSING_SELECTION = [
     ("default", "Use the default"),
@@ -111,7 +112,7 @@ class PostbackTemplateLine(models.Model):
                     continue
                 if error is not None:
                     line.preview_failed = True
-                    line.preview_value = str(error)
+                    line.preview_value = engine_text(self.env, error)
                 else:
                     line.preview_value = self._preview_text(value)
 
@@ -131,7 +132,8 @@ class PostbackTemplateLine(models.Model):
                 render.check_mapping_line(line._to_engine_line())
             except render.RenderError as error:
                 raise ValidationError(
-                    _("Mapping line “%(output)s”: %(error)s", output=line.output_path, error=error)
+                    _("Mapping line “%(output)s”: %(error)s", output=line.output_path,
+                      error=engine_text(self.env, error))
                 ) from error
 
     @api.constrains("output_path", "source", "default", "value_type", "date_format", "if_missing")

@@ -12,6 +12,7 @@ from odoo.tools.translate import LazyTranslate
 
 from ..engine import http as engine_http
 from ..engine import lifecycle, netcheck, render, signing
+from ..engine_i18n import engine_text
 
 DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 60.0
@@ -254,7 +255,8 @@ class PostbackTrigger(models.Model):
                 render.check_text_syntax(trigger.email_subject)
             except render.RenderError as error:
                 raise ValidationError(
-                    _("Trigger “%(name)s”: the email subject is not valid: %(error)s", name=trigger.name, error=error)
+                    _("Trigger “%(name)s”: the email subject is not valid: %(error)s", name=trigger.name,
+                      error=engine_text(self.env, error))
                 ) from error
 
     @api.model_create_multi
@@ -368,9 +370,10 @@ class PostbackTrigger(models.Model):
     def action_test_send(self):
         """Send a test through the real channel, saying which event's data it uses.
 
-        With one event (or a template designed on custom data) the test goes
-        out at once; with several events the merchant picks one in *Preview &
-        Test*, which opens on the template's design event.
+        It goes out at once with the template's custom data, the sample of the
+        event the template is designed for when the trigger fires on it, or the
+        sample of the trigger's only event; otherwise (several events, none of
+        them the design event) the merchant picks one in *Preview & Test*.
         """
         self.ensure_one()
         # Checked before anything is rendered or leaves: the user may test this trigger.
@@ -379,6 +382,8 @@ class PostbackTrigger(models.Model):
             raise UserError(_("Choose or create a template first."))
         template = self.template_id
         if template.sample_source == "custom" and (template.custom_sample or "").strip():
+            data, label = template._get_design_data(), template._design_data_label()
+        elif template.event_type_id and template.event_type_id in self.event_type_ids:
             data, label = template._get_design_data(), template._design_data_label()
         elif len(self.event_type_ids) == 1:
             data = self.event_type_ids._get_sample_data()

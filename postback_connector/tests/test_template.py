@@ -166,28 +166,36 @@ class TestTestSendAndActivate(OrderFlowCase):
 
     def test_send_test_on_several_events_lets_the_merchant_pick_the_event_and_stays_open(self):
         shipped, received = self.event_types["order.shipped"], self.event_types["order.received"]
+        in_transit = self.event_types["order.in_transit"]
         with HttpReceiver() as receiver:
-            template = self.make_template(name="Two events")
+            template = self.make_template(name="Two events")  # designed for order.shipped
             trigger = self.make_trigger(url=receiver.url, state="draft", events=("order.received", "order.shipped"),
                                         template_id=template.id)
             self.assertEqual(template.trigger_event_type_ids, received | shipped,
                              "the template shows the events of its triggers")
+            # The design event is one of the trigger's: sent at once, and said.
             action = trigger.action_test_send()
-            self.assertEqual(receiver.received, [], "nothing is sent before the merchant picks the event")
+            self.assertIn(f"Sent with the sample data of “{shipped.name}”.", action["params"]["message"])
+            self.assertEqual(len(receiver.received), 1)
+            # Several events, none the design event: the merchant picks one first.
+            trigger.event_type_ids = received | in_transit
+            action = trigger.action_test_send()
+            self.assertEqual(len(receiver.received), 1, "nothing is sent before the merchant picks the event")
             self.assertEqual(action["res_model"], "postback.template.preview")
             wizard = self.env[action["res_model"]].with_context(action["context"]).create({})
-            self.assertEqual(wizard.event_type_id, shipped, "it opens on the event the template is designed for")
-            self.assertEqual(wizard.allowed_event_type_ids, received | shipped)
-            self.assertEqual(wizard.data_label, f"the sample data of “{shipped.name}”")
-            wizard.event_type_id = received
+            self.assertEqual(wizard.event_type_id, received, "it opens on the trigger's first event")
+            self.assertEqual(wizard.allowed_event_type_ids, received | in_transit)
             self.assertEqual(wizard.data_label, f"the sample data of “{received.name}”")
+            wizard.event_type_id = in_transit
+            self.assertEqual(wizard.data_label, f"the sample data of “{in_transit.name}”")
+            wizard.event_type_id = received
             again = wizard.action_send_test()
         self.assertEqual((again["res_model"], again["res_id"], again["target"]), (wizard._name, wizard.id, "new"),
                          "the preview stays open after the test")
         self.assertTrue(wizard.test_done and wizard.test_ok)
         self.assertIn("HTTP 200", wizard.test_result)
-        self.assertEqual(len(receiver.received), 1)
-        self.assertEqual(json.loads(receiver.received[0].body)["order_number"], "S01057")
+        self.assertEqual(len(receiver.received), 2)
+        self.assertEqual(json.loads(receiver.received[1].body)["order_number"], "S01057")
         self.assertEqual(trigger.last_test_data, f"the sample data of “{received.name}”")
 
     def test_send_test_on_one_event_sends_that_event_and_says_so(self):
