@@ -12,7 +12,7 @@ from jinja2.utils import missing
 
 from ._paths import path_step
 from ._sandbox import MissingValueError
-from ._values import RenderError
+from ._values import RenderError, _lt
 
 # Enough to explain any realistic template; bounds the error path itself.
 MAX_CANDIDATES = 10_000
@@ -124,20 +124,22 @@ def translate(exc, tree_factory=None, variables=None, roots=None):
                 tree = None
             path = find_missing_path(tree, variables, exc.obj, exc.name, roots)
         if path:
-            return RenderError(f"The value '{path}' does not exist in the input data", line, path=path)
-        return RenderError(exc.message, line, path=exc.name if isinstance(exc.name, str) else None)
-    if isinstance(exc, SecurityError):
-        return RenderError(str(exc), line)
-    if isinstance(exc, UndefinedError):
-        return RenderError(str(exc), line)
+            return RenderError(
+                _lt("The value '%(path)s' does not exist in the input data"), line, path=path, params={"path": path}
+            )
+        return RenderError.from_text(exc.message, line, path=exc.name if isinstance(exc.name, str) else None)
+    if isinstance(exc, (SecurityError, UndefinedError)):
+        return RenderError.from_text(exc.message or str(exc), line)
+    # In the messages below, %(detail)s is the text of a foreign exception
+    # (Jinja's or Python's), which stays as it is.
     if isinstance(exc, TemplateError):
-        return RenderError(f"The template could not be rendered: {exc}", line)
+        return RenderError(_lt("The template could not be rendered: %(detail)s"), line, params={"detail": str(exc)})
     if isinstance(exc, RecursionError):
-        return RenderError("The template or its data is nested too deeply", line)
+        return RenderError(_lt("The template or its data is nested too deeply"), line)
     if isinstance(exc, MemoryError):
-        return RenderError("The template needs too much memory to render", line)
+        return RenderError(_lt("The template needs too much memory to render"), line)
     if isinstance(exc, ZeroDivisionError):
-        return RenderError("The template divides by zero", line)
+        return RenderError(_lt("The template divides by zero"), line)
     if isinstance(exc, OverflowError):
-        return RenderError("A number in the template is too large", line)
-    return RenderError(f"The template could not be rendered: {exc}", line)
+        return RenderError(_lt("A number in the template is too large"), line)
+    return RenderError(_lt("The template could not be rendered: %(detail)s"), line, params={"detail": str(exc)})

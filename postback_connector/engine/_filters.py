@@ -96,7 +96,7 @@ from jinja2.filters import FILTERS, make_attrgetter, make_multi_attrgetter, sync
 from jinja2.runtime import LoopContext, TemplateReference, Undefined
 from jinja2.tests import TESTS
 
-from ._values import MAX_DEPTH, MAX_OUTPUT_BYTES, RenderError, convert_value
+from ._values import MAX_DEPTH, MAX_OUTPUT_BYTES, Phrase, RenderError, _lt, convert_value
 
 #: Largest ``range()`` a template may create (Jinja's own limit is 100,000).
 MAX_RANGE = 10_000
@@ -119,17 +119,29 @@ MAX_STRIP_CHARS = 1000
 #: Most parts (``a.b``, ``a,b``) of a filter's ``attribute``: each item costs one lookup per part.
 MAX_ATTRIBUTE_PARTS = 32
 
-TOO_BIG = f"The result is larger than the {MAX_OUTPUT_BYTES // 1024} KB limit for one message"
-TOO_MUCH_WORK = f"The template does too much work (more than {MAX_WORK_STEPS:,} loop steps); simplify its loops"
-TOO_SLOW = f"The template took longer than {RENDER_SECONDS:g} s to render; simplify it (loops, repetitions, long texts)"
-TOO_MUCH_MEMORY = (
-    f"The template needs more than {MAX_RENDER_MEMORY // 2**20} MB of memory to render; "
-    "simplify it (repetitions, long texts, big lists)"
+# The limit messages (``raise RenderError(TOO_BIG)``), with their numbers as parameters.
+TOO_BIG = Phrase(
+    _lt("The result is larger than the %(kb)s KB limit for one message"), {"kb": str(MAX_OUTPUT_BYTES // 1024)}
 )
-TOO_LONG = f"The template builds a list longer than {MAX_LIST_ITEMS:,} items"
-TOO_LARGE = (
-    f"The template builds a list or object larger than {MAX_VALUE_SIZE // 2**20} MB "
-    "(a value repeated n times counts n times); simplify it"
+TOO_MUCH_WORK = Phrase(
+    _lt("The template does too much work (more than %(steps)s loop steps); simplify its loops"),
+    {"steps": f"{MAX_WORK_STEPS:,}"},
+)
+TOO_SLOW = Phrase(
+    _lt("The template took longer than %(seconds)s s to render; simplify it (loops, repetitions, long texts)"),
+    {"seconds": f"{RENDER_SECONDS:g}"},
+)
+TOO_MUCH_MEMORY = Phrase(
+    _lt("The template needs more than %(mb)s MB of memory to render; simplify it (repetitions, long texts, big lists)"),
+    {"mb": str(MAX_RENDER_MEMORY // 2**20)},
+)
+TOO_LONG = Phrase(_lt("The template builds a list longer than %(items)s items"), {"items": f"{MAX_LIST_ITEMS:,}"})
+TOO_LARGE = Phrase(
+    _lt(
+        "The template builds a list or object larger than %(mb)s MB "
+        "(a value repeated n times counts n times); simplify it"
+    ),
+    {"mb": str(MAX_VALUE_SIZE // 2**20)},
 )
 
 # Sizes remembered per render: only lists/objects this large, at most this many.
@@ -358,7 +370,9 @@ def safe_range(*args):
     """The only global of a template: range() with a size limit, charged to the budget."""
     numbers = range(*args)
     if len(numbers) > MAX_RANGE:
-        raise RenderError(f"range() is limited to {MAX_RANGE:,} numbers in a template")
+        raise RenderError(
+            _lt("range() is limited to %(limit)s numbers in a template"), params={"limit": f"{MAX_RANGE:,}"}
+        )
     charge(len(numbers))
     return numbers
 
@@ -368,24 +382,30 @@ def safe_range(*args):
 
 def _what(value):
     if isinstance(value, TemplateReference):
-        return "it is the template itself"
+        return Phrase(_lt("it is the template itself"))
     if isinstance(value, LoopContext):
-        return "it is the loop helper"
+        return Phrase(_lt("it is the loop helper"))
     if isinstance(value, type):
-        return "it is a Python type"
+        return Phrase(_lt("it is a Python type"))
     if callable(value):
-        return "it is a function"
-    return f"it is an internal object ({type(value).__name__})"
+        return Phrase(_lt("it is a function"))
+    return Phrase(_lt("it is an internal object (%(type)s)"), {"type": type(value).__name__})
 
 
 def not_a_value(value, shown=None):
-    """Merchant-readable refusal of a value that is not plain data."""
+    """The RenderError refusing a value that is not plain data (``shown``: the printed expression)."""
     if shown:
-        return (
-            f"{{{{ {shown} }}}} is not a value from the input data ({_what(value)}); "
-            "print a field such as {{ order.reference }}"
+        return RenderError(
+            _lt(
+                "{{ %(shown)s }} is not a value from the input data (%(what)s); "
+                "print a field such as {{ order.reference }}"
+            ),
+            params={"shown": shown, "what": _what(value)},
         )
-    return f"The template uses something that is not a value from the input data ({_what(value)})"
+    return RenderError(
+        _lt("The template uses something that is not a value from the input data (%(what)s)"),
+        params={"what": _what(value)},
+    )
 
 
 def to_text(value, shown=None):
@@ -406,14 +426,14 @@ def to_text(value, shown=None):
         try:
             return repr(value)
         except ValueError:  # an integer of more than 4,300 digits
-            raise RenderError("A number in the template is too large") from None
+            raise RenderError(_lt("A number in the template is too large")) from None
     if isinstance(value, Undefined):
         value._fail_with_undefined_error()
     if kind is dict or kind is list or isinstance(value, (tuple, *_LAZY_TYPES)):
         return dump_json(value, shown=shown)
     if isinstance(value, str):  # a str subclass: its plain text
         return str.__str__(value)
-    raise RenderError(not_a_value(value, shown))
+    raise not_a_value(value, shown)
 
 
 def _print(value, shown=None):
@@ -475,7 +495,7 @@ def _json_size(value, limit, shown=None, indent=0):
                 lazy = True  # a str subclass: copied to plain text
                 total += len(item) + 2
             else:
-                raise RenderError(not_a_value(item, shown if item is value else None))
+                raise not_a_value(item, shown if item is value else None)
             if total > limit:
                 return total, lazy
         else:
@@ -493,7 +513,7 @@ def _plain(value, meter, depth, strict_keys):
         meter.use(8)
         return value
     if depth > MAX_DEPTH:
-        raise RenderError("The value is nested too deeply to be written as JSON")
+        raise RenderError(_lt("The value is nested too deeply to be written as JSON"))
     if kind is dict:
         meter.use(2)
         copy = {}
@@ -501,7 +521,7 @@ def _plain(value, meter, depth, strict_keys):
             if type(key) is str:
                 meter.use(len(key) + 4)
             elif strict_keys:
-                raise RenderError("Object keys built by an expression must be text")
+                raise RenderError(_lt("Object keys built by an expression must be text"))
             else:
                 meter.use(12)
             copy[key] = _plain(item, meter, depth + 1, strict_keys)
@@ -515,7 +535,7 @@ def _plain(value, meter, depth, strict_keys):
     elif isinstance(value, str):
         return _plain(str.__str__(value), meter, depth, strict_keys)
     else:
-        raise RenderError(not_a_value(value))
+        raise not_a_value(value)
     meter.use(2 + len(items))
     return [_plain(item, meter, depth + 1, strict_keys) for item in items]
 
@@ -536,12 +556,13 @@ def dump_json(value, indent=None, shown=None):
         text = encoder.encode(value)
     except ValueError as exc:
         if "Out of range float" in str(exc):
-            raise RenderError("NaN or infinite numbers cannot be written as JSON") from None
-        raise RenderError(f"The value cannot be written as JSON: {exc}") from None
+            raise RenderError(_lt("NaN or infinite numbers cannot be written as JSON")) from None
+        # %(detail)s: the json module's own text, kept as it is.
+        raise RenderError(_lt("The value cannot be written as JSON: %(detail)s"), params={"detail": str(exc)}) from None
     except TypeError as exc:
-        raise RenderError(f"The value cannot be written as JSON: {exc}") from None
+        raise RenderError(_lt("The value cannot be written as JSON: %(detail)s"), params={"detail": str(exc)}) from None
     except RecursionError:
-        raise RenderError("The value is nested too deeply to be written as JSON") from None
+        raise RenderError(_lt("The value is nested too deeply to be written as JSON")) from None
     if len(text) > MAX_OUTPUT_BYTES:
         raise RenderError(TOO_BIG)
     return text
@@ -554,11 +575,14 @@ def to_plain(value):
     if isinstance(value, Undefined):
         value._fail_with_undefined_error()
     if not (isinstance(value, (dict, list, tuple, str, *_LAZY_TYPES))):
-        raise RenderError(f"The expression returned something that is not a value from the input data ({_what(value)})")
+        raise RenderError(
+            _lt("The expression returned something that is not a value from the input data (%(what)s)"),
+            params={"what": _what(value)},
+        )
     try:
         return _plain(value, _Meter(MAX_OUTPUT_BYTES), 0, strict_keys=True)
     except RecursionError:
-        raise RenderError("The expression result is nested too deeply") from None
+        raise RenderError(_lt("The expression result is nested too deeply")) from None
 
 
 # -- filters -------------------------------------------------------------
@@ -569,7 +593,10 @@ def to_plain(value):
 
 def _check_attribute(attribute):
     if isinstance(attribute, str) and attribute.count(".") + attribute.count(",") >= MAX_ATTRIBUTE_PARTS:
-        raise RenderError(f"An attribute of a filter may have at most {MAX_ATTRIBUTE_PARTS} parts (a.b.c)")
+        raise RenderError(
+            _lt("An attribute of a filter may have at most %(limit)s parts (a.b.c)"),
+            params={"limit": str(MAX_ATTRIBUTE_PARTS)},
+        )
     return attribute
 
 
@@ -647,7 +674,10 @@ def _concat(pieces):
 def _text_in(value, name, limit=MAX_OUTPUT_BYTES):
     text = to_text(value)
     if limit is not None and len(text) > limit:
-        raise RenderError(f"The filter '{name}' accepts at most {limit // 1024} KB of text")
+        raise RenderError(
+            _lt("The filter '%(name)s' accepts at most %(kb)s KB of text"),
+            params={"name": name, "kb": str(limit // 1024)},
+        )
     return text
 
 
@@ -678,7 +708,9 @@ def _trim(value, chars=None):
     if chars is not None:
         chars = to_text(chars)
         if len(chars) > MAX_STRIP_CHARS:
-            raise RenderError(f"trim can remove at most {MAX_STRIP_CHARS:,} different characters")
+            raise RenderError(
+                _lt("trim can remove at most %(limit)s different characters"), params={"limit": f"{MAX_STRIP_CHARS:,}"}
+            )
     return built_text(text.strip(chars))
 
 
@@ -782,7 +814,7 @@ def _replace(s, old, new, count=None):
 @pass_environment
 def _sum(environment, iterable, attribute=None, start=0):
     if type(start) not in (int, float):
-        raise RenderError("sum can only add up numbers")
+        raise RenderError(_lt("sum can only add up numbers"))
     _check_attribute(attribute)
     total = sync_do_sum(environment, iterable, attribute, start)
     tick()
@@ -815,6 +847,12 @@ def _lowered(key):
     return key.lower() if isinstance(key, str) else key
 
 
+# What _keys' callers do with the keys, for its message.
+_SORT = Phrase(_lt("sort"))
+_COMPARE = Phrase(_lt("compare"))
+_GROUP = Phrase(_lt("group"))
+
+
 def _keys(getter, items, what):
     """``getter(item)`` for each item, refusing keys larger than MAX_SORT_KEYS in total.
 
@@ -828,7 +866,8 @@ def _keys(getter, items, what):
         total += value_size(key, budget, MAX_SORT_KEYS - total)
         if total > MAX_SORT_KEYS:
             raise RenderError(
-                f"The values to {what} are larger than {MAX_SORT_KEYS // 2**20} MB in total; use a shorter attribute"
+                _lt("The values to %(what)s are larger than %(mb)s MB in total; use a shorter attribute"),
+                params={"what": what, "mb": str(MAX_SORT_KEYS // 2**20)},
             )
         keys.append(key)
     charge(len(keys))
@@ -838,7 +877,7 @@ def _keys(getter, items, what):
 @pass_environment
 def _sort(environment, value, reverse=False, case_sensitive=False, attribute=None):
     items = take(value)
-    keys = _keys(_getter(environment, attribute, multi=True), items, "sort")
+    keys = _keys(_getter(environment, attribute, multi=True), items, _SORT)
     if not case_sensitive:
         keys = [[_lowered(part) for part in key] for key in keys]
     order = sorted(range(len(items)), key=keys.__getitem__, reverse=reverse)
@@ -850,7 +889,7 @@ def _sort(environment, value, reverse=False, case_sensitive=False, attribute=Non
 @pass_environment
 def _unique(environment, value, case_sensitive=False, attribute=None):
     items = take(value)
-    keys = _keys(_getter(environment, attribute), items, "compare")
+    keys = _keys(_getter(environment, attribute), items, _COMPARE)
     if not case_sensitive:
         keys = list(map(_lowered, keys))
     seen = set()
@@ -866,7 +905,7 @@ def _bounded_keys(jinja_filter):
     @pass_environment
     def bounded(environment, value, case_sensitive=False, attribute=None):
         items = take(value)
-        _keys(_getter(environment, attribute), items, "compare")
+        _keys(_getter(environment, attribute), items, _COMPARE)
         return jinja_filter(environment, items, case_sensitive, attribute)
 
     return bounded
@@ -875,7 +914,7 @@ def _bounded_keys(jinja_filter):
 @pass_environment
 def _groupby(environment, value, attribute, default=None, case_sensitive=False):
     items = take(value)
-    _keys(_getter(environment, attribute, default=default), items, "group")
+    _keys(_getter(environment, attribute, default=default), items, _GROUP)
     return built_container(sync_do_groupby(environment, items, attribute, default, case_sensitive))
 
 
@@ -885,16 +924,16 @@ def _same(value):
 
 def _dictsort(value, case_sensitive=False, by="key", reverse=False):
     if not isinstance(value, dict):
-        raise RenderError("dictsort needs an object")
+        raise RenderError(_lt("dictsort needs an object"))
     if len(value) > MAX_LIST_ITEMS:
         raise RenderError(TOO_LONG)
-    _keys(_same, value.keys() if by == "key" else value.values(), "sort")
+    _keys(_same, value.keys() if by == "key" else value.values(), _SORT)
     return built_container(FILTERS["dictsort"](value, case_sensitive, by, reverse), 0)
 
 
 def _tojson(value, indent=None):
     if indent is not None and (type(indent) is not int or not 0 <= indent <= 8):
-        raise RenderError("tojson indent must be a number from 0 to 8")
+        raise RenderError(_lt("tojson indent must be a number from 0 to 8"))
     return built_text(dump_json(value, indent))
 
 
@@ -913,7 +952,11 @@ def _required(value, source=""):
     if isinstance(value, Undefined):
         value._fail_with_undefined_error()
     if value is None:
-        raise RenderError(f"The required value '{source}' is empty in the input data", path=source or None)
+        raise RenderError(
+            _lt("The required value '%(source)s' is empty in the input data"),
+            path=source or None,
+            params={"source": source},
+        )
     return value
 
 

@@ -49,7 +49,7 @@ from ._diagnose import translate
 from ._filters import tick, to_plain
 from ._paths import ITER, is_path, parse_output_path, parse_source_path, show, split_iters
 from ._sandbox import MissingValueError, compile_expression, evaluate, parse_expression
-from ._values import VALUE_TYPES, RenderError, convert_value
+from ._values import VALUE_TYPES, Phrase, RenderError, _lt, convert_value
 
 
 @dataclass
@@ -87,6 +87,11 @@ def empty_value(value_type):
     return [] if value_type == "list" else None
 
 
+_A_LIST = Phrase(_lt("a list"))
+_AN_OBJECT = Phrase(_lt("an object"))
+_A_SINGLE_VALUE = Phrase(_lt("a single value"))
+
+
 class _Missing(Exception):
     def __init__(self, shown, reason=None):
         super().__init__(shown)
@@ -96,12 +101,12 @@ class _Missing(Exception):
 
 def _kind_word(value):
     if isinstance(value, str):
-        return "text"
+        return Phrase(_lt("text"))
     if isinstance(value, list):
-        return "a list"
+        return _A_LIST
     if isinstance(value, dict):
-        return "an object"
-    return "null" if value is None else "a single value"
+        return _AN_OBJECT
+    return Phrase(_lt("null")) if value is None else _A_SINGLE_VALUE
 
 
 class _Getter:
@@ -127,9 +132,16 @@ class _Getter:
                 prefix = self.prefix(frames)
                 shown = show(prefix, self.steps[: position + 1])
                 bad_type = not isinstance(value, dict if type(step) is str else list)
-                container = "an object" if type(step) is str else "a list"
+                container = _AN_OBJECT if type(step) is str else _A_LIST
                 reason = (
-                    f"'{show(prefix, self.steps[:position])}' is {_kind_word(value)}, not {container}"
+                    Phrase(
+                        _lt("'%(path)s' is %(kind)s, not %(container)s"),
+                        {
+                            "path": show(prefix, self.steps[:position]),
+                            "kind": _kind_word(value),
+                            "container": container,
+                        },
+                    )
                     if bad_type
                     else None
                 )
@@ -157,8 +169,11 @@ class _Leaf:
         parts = iter(frames)
         return re.sub(r"\[\]", lambda _m: f"[{next(parts)[2]}]", self.output)
 
-    def fail(self, message, frames, path=None):
-        raise RenderError(f"{message.rstrip('.')} (output field '{self.label(frames)}')", path=path)
+    def fail(self, cause, frames, path=None):
+        """Raise a RenderError naming the output field around ``cause``, the error of this line."""
+        raise RenderError(
+            _lt("%(detail)s (output field '%(field)s')"), path=path, params={"field": self.label(frames)}, cause=cause
+        )
 
     def value(self, data, frames):
         if self.getter is not None:
@@ -166,17 +181,26 @@ class _Leaf:
                 value = self.getter.get(data, frames)
             except _Missing as missing:
                 if self.required:
-                    message = f"The value '{missing.shown}' does not exist in the input data"
                     if missing.reason:
-                        message += f": {missing.reason}"
-                    self.fail(message, frames, missing.shown)
+                        cause = RenderError(
+                            _lt("The value '%(path)s' does not exist in the input data: %(reason)s"),
+                            params={"path": missing.shown, "reason": missing.reason},
+                        )
+                    else:
+                        cause = RenderError(
+                            _lt("The value '%(path)s' does not exist in the input data"), params={"path": missing.shown}
+                        )
+                    self.fail(cause, frames, missing.shown)
                 value = None
         else:
             value = self._evaluate(data, frames)
         if value is None:
             mode = self.if_missing
             if mode == "required":
-                self.fail(f"The required value '{self.source}' is empty in the input data", frames, self.source)
+                cause = RenderError(
+                    _lt("The required value '%(source)s' is empty in the input data"), params={"source": self.source}
+                )
+                self.fail(cause, frames, self.source)
             if mode == "omit":
                 return OMITTED
             if mode == "null":
@@ -188,7 +212,7 @@ class _Leaf:
             try:
                 value = convert_value(value, self.value_type, self.fmt)
             except RenderError as exc:
-                self.fail(exc.message, frames)
+                self.fail(exc, frames)
         return value
 
     def _evaluate(self, data, frames):
@@ -206,12 +230,12 @@ class _Leaf:
             error = translate(exc, lambda: parse_expression(self.source), variables, roots)
         except Exception as exc:  # noqa: BLE001 - anything the expression did wrong becomes a RenderError
             error = translate(exc)
-        self.fail(error.message, frames, error.path)
+        self.fail(error, frames, error.path)
 
 
 class _Object:
     __slots__ = ("fields",)
-    what = "an object"
+    what = _AN_OBJECT
 
     def __init__(self):
         self.fields = {}
@@ -219,7 +243,7 @@ class _Object:
 
 class _Indexed:
     __slots__ = ("fields",)
-    what = "a list with fixed positions ([0])"
+    what = Phrase(_lt("a list with fixed positions ([0])"))
 
     def __init__(self):
         self.fields = {}
@@ -227,7 +251,7 @@ class _Indexed:
 
 class _Iter:
     __slots__ = ("binding", "bound_by", "fields", "getter", "level", "scope")
-    what = "a list filled from the input ([])"
+    what = Phrase(_lt("a list filled from the input ([])"))
 
     def __init__(self, scope, level):
         self.fields = {}  # the single key ITER -> element node
@@ -278,11 +302,14 @@ def _insert(root, steps, leaf):
         existing = node.fields.get(step)
         if last:
             if type(existing) is _Leaf:
-                raise RenderError(f"The output '{leaf.output}' is used by two lines")
+                raise RenderError(_lt("The output '%(output)s' is used by two lines"), params={"output": leaf.output})
             if existing is not None:
                 raise RenderError(
-                    f"The output '{leaf.output}' conflicts with another line: it cannot be both "
-                    f"{existing.what} and a single value"
+                    _lt(
+                        "The output '%(output)s' conflicts with another line: it cannot be both "
+                        "%(what)s and a single value"
+                    ),
+                    params={"output": leaf.output, "what": existing.what},
                 )
             node.fields[step] = leaf
             return
@@ -297,8 +324,16 @@ def _insert(root, steps, leaf):
         elif type(existing) is not wanted:
             prefix = show("", steps[: position + 1])
             raise RenderError(
-                f"The output '{leaf.output}' conflicts with another line: '{prefix}' cannot be both "
-                f"{getattr(existing, 'what', 'a single value')} and {wanted.what}"
+                _lt(
+                    "The output '%(output)s' conflicts with another line: '%(prefix)s' cannot be both "
+                    "%(what)s and %(wanted)s"
+                ),
+                params={
+                    "output": leaf.output,
+                    "prefix": prefix,
+                    "what": getattr(existing, "what", _A_SINGLE_VALUE),
+                    "wanted": wanted.what,
+                },
             )
         node = existing
 
@@ -326,8 +361,17 @@ def _bind(leaf, steps, chain):
             node.getter = _Getter(depth, steps[(iters[depth - 1] + 1 if depth else 0) : position])
         elif node.binding != binding:
             raise RenderError(
-                f"The output list '{node.scope}' is filled from two different input lists: "
-                f"'{node.binding}' (line '{node.bound_by}') and '{binding}' (line '{leaf.output}')"
+                _lt(
+                    "The output list '%(list)s' is filled from two different input lists: "
+                    "'%(first)s' (line '%(first_line)s') and '%(second)s' (line '%(second_line)s')"
+                ),
+                params={
+                    "list": node.scope,
+                    "first": node.binding,
+                    "first_line": node.bound_by,
+                    "second": binding,
+                    "second_line": leaf.output,
+                },
             )
     leaf.getter = _Getter(len(iters), steps[iters[-1] + 1 :] if iters else steps)
 
@@ -336,8 +380,11 @@ def _check_bound(node):
     for child in node.fields.values():
         if type(child) is _Iter and child.getter is None:
             raise RenderError(
-                f"The output list '{child.scope}' does not say which input list to go through: give "
-                "one of its lines a source with [], e.g. 'order.lines[].sku'"
+                _lt(
+                    "The output list '%(list)s' does not say which input list to go through: give "
+                    "one of its lines a source with [], e.g. 'order.lines[].sku'"
+                ),
+                params={"list": child.scope},
             )
         if type(child) is not _Leaf:
             _check_bound(child)
@@ -349,17 +396,26 @@ def _check_source(leaf, steps, chain_depth):
         source_steps = parse_source_path(leaf.source)
         iters = len(split_iters(source_steps))
         if source_steps[0] == "item" and chain_depth and iters:
-            raise RenderError(f"The source '{leaf.source}' starts with 'item' and cannot also contain []")
+            raise RenderError(
+                _lt("The source '%(source)s' starts with 'item' and cannot also contain []"),
+                params={"source": leaf.source},
+            )
         if iters > chain_depth:
             raise RenderError(
-                f"The source '{leaf.source}' goes through a list ([]) but the output '{leaf.output}' "
-                "does not: add [] to the output path, e.g. 'items[].sku'"
+                _lt(
+                    "The source '%(source)s' goes through a list ([]) but the output '%(output)s' "
+                    "does not: add [] to the output path, e.g. 'items[].sku'"
+                ),
+                params={"source": leaf.source, "output": leaf.output},
             )
         return source_steps
     if "[]" in leaf.source:
         raise RenderError(
-            f"The source '{leaf.source}' uses [] inside an expression; [] only works in a plain "
-            "path such as 'order.lines[].qty' (inside an expression use 'item', e.g. 'item.qty * 2')"
+            _lt(
+                "The source '%(source)s' uses [] inside an expression; [] only works in a plain "
+                "path such as 'order.lines[].qty' (inside an expression use 'item', e.g. 'item.qty * 2')"
+            ),
+            params={"source": leaf.source},
         )
     leaf.template = compile_expression(leaf.source)
     return None
@@ -369,16 +425,19 @@ def check_line(line):
     """Validate one normalized line on its own; returns (leaf, output steps)."""
     output, source, default, value_type, fmt, if_missing = line
     if not output:
-        raise RenderError("The mapping line has no output path")
+        raise RenderError(_lt("The mapping line has no output path"))
     if not source:
-        raise RenderError(f"The mapping line for '{output}' has no source")
+        raise RenderError(_lt("The mapping line for '%(output)s' has no source"), params={"output": output})
     if value_type not in VALUE_TYPES:
-        raise RenderError(f"Unknown value type '{value_type}' for '{output}'; choose one of: {', '.join(VALUE_TYPES)}")
+        raise RenderError(
+            _lt("Unknown value type '%(type)s' for '%(output)s'; choose one of: %(choices)s"),
+            params={"type": value_type, "output": output, "choices": ", ".join(VALUE_TYPES)},
+        )
     steps = parse_output_path(output)
     if if_missing not in MISSING_MODES:
         raise RenderError(
-            f"Unknown choice '{if_missing}' for a missing value of '{output}'; "
-            f"choose one of: {', '.join(MISSING_MODES)}"
+            _lt("Unknown choice '%(choice)s' for a missing value of '%(output)s'; choose one of: %(choices)s"),
+            params={"choice": if_missing, "output": output, "choices": ", ".join(MISSING_MODES)},
         )
     leaf = _Leaf(output, source, default, value_type, fmt, if_missing=if_missing)
     _check_source(leaf, steps, len(split_iters(steps)))
@@ -432,13 +491,19 @@ def render_node(node, data, frames):
     except _Missing as missing:
         if not has_required(node):
             return []  # a missing input list (e.g. no shipment yet) is an empty output list
-        raise RenderError(f"The value '{missing.shown}' does not exist in the input data", path=missing.shown) from None
+        raise RenderError(
+            _lt("The value '%(path)s' does not exist in the input data"),
+            path=missing.shown,
+            params={"path": missing.shown},
+        ) from None
     shown = show(node.getter.prefix(frames), node.getter.steps)
     if items is None and not has_required(node):
         return []
     if type(items) is not list:
         raise RenderError(
-            f"The value '{shown}' is {_kind_word(items)}, not a list (output list '{node.scope}')", path=shown
+            _lt("The value '%(path)s' is %(kind)s, not a list (output list '%(list)s')"),
+            path=shown,
+            params={"path": shown, "kind": _kind_word(items), "list": node.scope},
         )
     element = node.fields[ITER]
     result = []

@@ -14,7 +14,7 @@ Parsed paths are lists of steps: ``str`` keys, ``int`` positions and
 import json
 import re
 
-from ._values import RenderError
+from ._values import RenderError, _lt
 
 #: Highest fixed position accepted in an output path such as ``lines[0]``.
 MAX_OUTPUT_INDEX = 999
@@ -68,13 +68,19 @@ def parse_output_path(text):
                 break
             index = match.group(1)
             if index and int(index) > MAX_OUTPUT_INDEX:
-                raise RenderError(f"The position in '{text}' is too large (at most {MAX_OUTPUT_INDEX})")
+                raise RenderError(
+                    _lt("The position in '%(path)s' is too large (at most %(limit)s)"),
+                    params={"path": text, "limit": str(MAX_OUTPUT_INDEX)},
+                )
             steps.append(int(index) if index else ITER)
         pos = match.end()
     if want_key or pos < len(text):
         raise RenderError(
-            f"'{text}' is not a valid output path; write names separated by dots, "
-            "with [] for lists, e.g. 'order.id' or 'items[].sku'"
+            _lt(
+                "'%(path)s' is not a valid output path; write names separated by dots, "
+                "with [] for lists, e.g. 'order.id' or 'items[].sku'"
+            ),
+            params={"path": text},
         )
     return steps
 
@@ -91,7 +97,10 @@ def parse_source_path(text):
         key, index = match.groups()
         if key is not None:
             if key.startswith("_"):
-                raise RenderError(f"'{key}' is not allowed in a template (in the source '{text}')")
+                raise RenderError(
+                    _lt("'%(name)s' is not allowed in a template (in the source '%(source)s')"),
+                    params={"name": key, "source": text},
+                )
             steps.append(key)
         else:
             steps.append(int(index) if index is not None else ITER)

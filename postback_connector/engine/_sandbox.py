@@ -67,7 +67,7 @@ from ._filters import (
     tick,
     to_text,
 )
-from ._values import MAX_OUTPUT_BYTES, RenderError
+from ._values import MAX_OUTPUT_BYTES, Phrase, RenderError, _lt
 
 #: Largest integer (in bits) a template may compute with ``*`` or ``**``.
 MAX_INT_BITS = 4096
@@ -135,14 +135,10 @@ class _Undefined(StrictUndefined):
             return self._undefined_hint
         name = self._undefined_name
         shown = f"[{name}]" if isinstance(name, int) else name
-        return f"The value '{shown}' does not exist in the input data"
+        return Phrase(_lt("The value '%(path)s' does not exist in the input data"), {"path": shown})
 
 
 # -- compile-time checks -------------------------------------------------
-
-
-def _refuse(what, lineno):
-    raise RenderError(f"{what} is not allowed in a template", line=lineno)
 
 
 def _shown(node, depth=0):
@@ -175,29 +171,35 @@ class _Hardener(NodeTransformer):
     def visit(self, node, *args, **kwargs):
         what = _FORBIDDEN_STATEMENTS.get(type(node))
         if what:
-            _refuse(what, node.lineno)
+            raise RenderError(_lt("%(what)s is not allowed in a template"), line=node.lineno, params={"what": what})
         return super().visit(node, *args, **kwargs)
 
     def visit_Name(self, node):
         if node.name.startswith("_"):
-            _refuse(f"'{node.name}'", node.lineno)
+            raise RenderError(
+                _lt("'%(name)s' is not allowed in a template"), line=node.lineno, params={"name": node.name}
+            )
         return node
 
     def visit_Getattr(self, node):
         if node.attr.startswith("_"):
-            _refuse(f"'{node.attr}'", node.lineno)
+            raise RenderError(
+                _lt("'%(name)s' is not allowed in a template"), line=node.lineno, params={"name": node.attr}
+            )
         return self.generic_visit(node)
 
     def visit_Filter(self, node):
         if node.name.startswith("_"):
-            _refuse(f"The filter '{node.name}'", node.lineno)
+            raise RenderError(
+                _lt("The filter '%(name)s' is not allowed in a template"), line=node.lineno, params={"name": node.name}
+            )
         return self.generic_visit(node)
 
     visit_Test = visit_Filter
 
     def visit_For(self, node):
         if node.recursive:
-            _refuse("A recursive loop", node.lineno)
+            raise RenderError(_lt("A recursive loop is not allowed in a template"), line=node.lineno)
         node = self.generic_visit(node)
         node.iter = nodes.Filter(node.iter, "_pb_loop", [], [], None, None, lineno=node.lineno)
         return node
@@ -241,9 +243,16 @@ class _Hardener(NodeTransformer):
 def _limit_tokens(tokens, limit, what):
     for count, token in enumerate(tokens):
         if count >= limit:
+            params = {"limit": f"{limit:,}"}
+            if what == "template":
+                raise RenderError(
+                    _lt("The template is too long to compile: more than %(limit)s names, operators and values"),
+                    line=token.lineno,
+                    params=params,
+                )
             raise RenderError(
-                f"{what} is too long to compile: more than {limit:,} names, operators and values",
-                line=token.lineno if what == "The template" else None,
+                _lt("The expression is too long to compile: more than %(limit)s names, operators and values"),
+                params=params,
             )
         yield token
 
@@ -261,7 +270,10 @@ def _text_method(method, text, args, kwargs):
     elif name in ("strip", "lstrip", "rstrip"):
         chars = args[0] if args else kwargs.get("chars")
         if isinstance(chars, str) and len(chars) > MAX_STRIP_CHARS:
-            raise RenderError(f"{name}() can remove at most {MAX_STRIP_CHARS:,} different characters")
+            raise RenderError(
+                _lt("%(name)s() can remove at most %(limit)s different characters"),
+                params={"name": name, "limit": f"{MAX_STRIP_CHARS:,}"},
+            )
     elif name in _GROWING_TEXT_METHODS and len(text) > MAX_OUTPUT_BYTES:
         raise RenderError(TOO_BIG)
     elif name == "splitlines" and text.count("\n") > MAX_LIST_ITEMS:
@@ -300,9 +312,9 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
         # Environment._tokenize without extensions, with the number of tokens bounded.
         source = self.preprocess(source, name, filename)
         if state == "variable":
-            limit, what = MAX_EXPRESSION_TOKENS, "The expression"
+            limit, what = MAX_EXPRESSION_TOKENS, "expression"
         else:
-            limit, what = MAX_TEMPLATE_TOKENS, "The template"
+            limit, what = MAX_TEMPLATE_TOKENS, "template"
         tokens = self.lexer.wrap(self.lexer.tokeniter(source, name, filename, state), name, filename)
         return TokenStream(_limit_tokens(tokens, limit, what), name, filename)
 
@@ -325,7 +337,7 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
         return super().getattr(obj, attribute)
 
     def unsafe_undefined(self, obj, attribute):
-        raise SecurityError(f"'{attribute}' is not allowed in a template")
+        raise SecurityError(Phrase(_lt("'%(name)s' is not allowed in a template"), {"name": attribute}))
 
     def getitem(self, obj, argument):
         # Also every step of a filter's attribute="a.b.c" path.
@@ -347,7 +359,9 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
     def call_binop(self, context, operator, left, right):
         if operator == "%":
             if isinstance(left, str):
-                raise SecurityError("Formatting text with % is not allowed in a template; join values with ~")
+                raise SecurityError(
+                    Phrase(_lt("Formatting text with % is not allowed in a template; join values with ~"))
+                )
             result = left % right
         elif operator == "+":
             if isinstance(left, str) and isinstance(right, str):
@@ -374,12 +388,12 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
                 return built_container(left * right, size)
             if isinstance(left, int) and isinstance(right, int):
                 if left.bit_length() + right.bit_length() > MAX_INT_BITS:
-                    raise RenderError("The template computes a number that is too large")
+                    raise RenderError(_lt("The template computes a number that is too large"))
             result = left * right
         elif operator == "**":
             if isinstance(left, int) and isinstance(right, int) and abs(left) > 1 and right > 0:
                 if left.bit_length() * right > MAX_INT_BITS:
-                    raise RenderError("The template computes a number that is too large")
+                    raise RenderError(_lt("The template computes a number that is too large"))
             result = left**right
         else:
             result = super().call_binop(context, operator, left, right)
@@ -425,34 +439,49 @@ def _column(source, line, raw):
     return min(openers) + 1 if openers else 1
 
 
-def _syntax_error(prefix, exc, with_line=True, source=None):
+def _syntax_error(source, exc, expression=False):
+    """The RenderError of a Jinja syntax error in a template or (``expression``) a mapper expression."""
     raw = exc.message or "unknown problem"
     message = raw.replace("unexpected 'end of template'", "it ends too early")
     message = message.replace("'end of template'", "the end of the text")
-    line = exc.lineno if with_line else None
-    column = _column(source, line, raw) if source is not None and line else None
+    line = None if expression else exc.lineno
+    column = _column(source, line, raw) if line else None
     if message.startswith("No filter named "):
         name = message[len("No filter named ") :].rstrip(".")
-        return RenderError(f"The filter {name} is not available in a template", line=line, column=column)
+        return RenderError(
+            _lt("The filter %(name)s is not available in a template"), line=line, column=column, params={"name": name}
+        )
     if message.startswith("No test named "):
         name = message[len("No test named ") :].rstrip(".")
-        return RenderError(f"The test {name} is not available in a template", line=line, column=column)
-    return RenderError(f"{prefix} has a syntax error: {message}", line=line, column=column)
+        return RenderError(
+            _lt("The test %(name)s is not available in a template"), line=line, column=column, params={"name": name}
+        )
+    # %(detail)s is Jinja's own description of the error, which stays as it is.
+    if expression:
+        return RenderError(
+            _lt("The expression '%(source)s' has a syntax error: %(detail)s"),
+            params={"source": source, "detail": message},
+        )
+    return RenderError(
+        _lt("The template has a syntax error: %(detail)s"), line=line, column=column, params={"detail": message}
+    )
 
 
 @lru_cache(maxsize=256)
 def compile_template(source):
     """Compile (and cache) an advanced-body template."""
     if not isinstance(source, str) or not source.strip():
-        raise RenderError("The template is empty")
+        raise RenderError(_lt("The template is empty"))
     if len(source) > MAX_TEMPLATE_CHARS:
-        raise RenderError(f"The template is longer than {MAX_TEMPLATE_CHARS:,} characters")
+        raise RenderError(
+            _lt("The template is longer than %(limit)s characters"), params={"limit": f"{MAX_TEMPLATE_CHARS:,}"}
+        )
     try:
         return ENV.from_string(source)
     except TemplateSyntaxError as exc:
-        raise _syntax_error("The template", exc, source=source) from None
+        raise _syntax_error(source, exc) from None
     except (RecursionError, SyntaxError, MemoryError):  # SyntaxError: from Python's compiler (nesting limits)
-        raise RenderError("The template is nested too deeply") from None
+        raise RenderError(_lt("The template is nested too deeply")) from None
 
 
 def parse_expression(source):
@@ -468,15 +497,19 @@ def parse_expression(source):
 def compile_expression(source):
     """Compile (and cache) a mapper expression into a template object."""
     if len(source) > MAX_TEMPLATE_CHARS:
-        raise RenderError(f"The expression is longer than {MAX_TEMPLATE_CHARS:,} characters")
+        raise RenderError(
+            _lt("The expression is longer than %(limit)s characters"), params={"limit": f"{MAX_TEMPLATE_CHARS:,}"}
+        )
     try:
         expr = parse_expression(source)
         tree = nodes.Template([nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)], lineno=1)
         return ENV.from_string(harden(tree, ENV))
     except TemplateSyntaxError as exc:
-        raise _syntax_error(f"The expression '{source}'", exc, with_line=False) from None
+        raise _syntax_error(source, exc, expression=True) from None
     except (RecursionError, SyntaxError, MemoryError):
-        raise RenderError(f"The expression '{source[:80]}' is nested too deeply") from None
+        raise RenderError(
+            _lt("The expression '%(source)s' is nested too deeply"), params={"source": source[:80]}
+        ) from None
 
 
 def evaluate(template, variables):

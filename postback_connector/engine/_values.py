@@ -34,43 +34,182 @@ _FALSE_WORDS = frozenset({"false", "0", "no", "n", "off"})
 # whole number; anything further away is a real fraction.
 _INTEGER_TOLERANCE = 1e-6
 
+
+def _lt(text):
+    """Mark an engine message for Odoo's translation extractor; the engine itself never translates.
+
+    Odoo extracts the string literals passed to functions named ``_`` or
+    ``_lt``, so every message template of the engine is written as a plain
+    literal inside ``_lt(...)`` (never an f-string or a concatenation).
+    """
+    return text
+
+
+def _same(text):
+    return text
+
+
+_PLACEHOLDER_RE = re.compile(r"%\((\w+)\)")
+
+
+def _apply(template, params):
+    """``template % params``, or the template as is when it has no parameters."""
+    return template % params if params else template
+
+
+def _fill(template, params, translate):
+    """``translate(template) % params``; Phrase values are translated the same way first.
+
+    A translation whose placeholders differ from the English template's, or
+    that cannot be formatted, is ignored: the English template is used.
+    """
+    values = {
+        key: _fill(value.template, value.params, translate) if isinstance(value, Phrase) else value
+        for key, value in params.items()
+    }
+    english = _apply(template, values)
+    translated = translate(template)
+    if translated == template or not isinstance(translated, str) or not translated:
+        return english
+    if set(_PLACEHOLDER_RE.findall(translated)) != set(_PLACEHOLDER_RE.findall(template)):
+        return english
+    try:
+        return _apply(translated, values)
+    except (KeyError, ValueError, TypeError):
+        return english
+
+
+class Phrase(str):
+    """A translatable piece of text: the English text, with its ``template`` and ``params``.
+
+    Used for the fragments a message is built from (``"an object"``, ``"it
+    is a function"``, the kind of a refused address...) and for message
+    constants: as a parameter value it is translated before it is inserted,
+    and ``RenderError(phrase)`` takes its template and parameters.
+    """
+
+    def __new__(cls, template, params=None):
+        params = dict(params or {})
+        self = super().__new__(cls, _apply(template, params))
+        self.template = template
+        self.params = params
+        return self
+
+
 _TYPE_WORDS = {
-    "string": "text",
-    "integer": "a whole number",
-    "number": "a number",
-    "boolean": "true or false",
-    "date": "a date",
-    "datetime": "a date and time",
-    "json": "JSON",
+    "string": Phrase(_lt("text")),
+    "integer": Phrase(_lt("a whole number")),
+    "number": Phrase(_lt("a number")),
+    "boolean": Phrase(_lt("true or false")),
+    "date": Phrase(_lt("a date")),
+    "datetime": Phrase(_lt("a date and time")),
+    "json": Phrase(_lt("JSON")),
 }
 
 
-class RenderError(ValueError):
-    """A template, mapping or sample could not be rendered.
+class EngineMessage:
+    """Mixin of the engine's exceptions whose text is carried "by code".
 
-    ``message`` is a merchant-readable sentence; ``line``/``column`` locate
-    the problem in the template (or, when ``where`` says so, in the output
-    or the sample) and ``path`` names the input value involved.
+    ``template`` is the constant English text (marked with ``_lt``) with
+    ``%(name)s`` placeholders, ``params`` the values, already formatted the
+    way the English text shows them; ``message`` is ``template % params``.
+    ``cause`` is an inner engine error whose message fills ``%(detail)s``
+    (without its location and final full stop): a translator of the outer
+    message translates the inner one first (``error_text`` does). A
+    ``%(detail)s`` without a cause is foreign text (Jinja's, ``json``'s,
+    another exception's) that stays as it is.
     """
 
-    def __init__(self, message, line=None, column=None, path=None, where=None):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message, params=None, cause=None):
+        if isinstance(message, Phrase):
+            template, params = message.template, {**message.params, **(params or {})}
+        else:
+            template, params = message, dict(params or {})
+        if cause is not None:
+            params["detail"] = cause.message.rstrip(".")
+        self.template = template
+        self.params = params
+        self.cause = cause
+        self.message = _apply(template, params)
+        super().__init__(self.message)
+
+
+class RenderError(EngineMessage, ValueError):
+    """A template, mapping or sample could not be rendered.
+
+    ``message`` is a merchant-readable sentence (see ``EngineMessage`` for
+    ``template``, ``params`` and ``cause``); ``line``/``column`` locate the
+    problem, ``where`` says in what (one of ``WHERE``) and ``path`` names
+    the input value involved.
+    """
+
+    #: Where ``line``/``column`` point: None for the template, the mapper
+    #: source or the sample data being checked; "output" for the text the
+    #: template produced (a JSON syntax error in an advanced body's output).
+    WHERE = (None, "output")
+
+    def __init__(self, message, line=None, column=None, path=None, where=None, *, params=None, cause=None):
+        if where not in self.WHERE:
+            raise ValueError(f"Unknown RenderError location {where!r}")
+        super().__init__(message, params, cause)
         self.line = line
         self.column = column
         self.path = path
         self.where = where
 
+    @classmethod
+    def from_text(cls, text, line=None, path=None):
+        """The RenderError of a text taken from another exception.
+
+        A ``Phrase`` is one of the engine's own messages that travelled
+        through Jinja (a SecurityError, an undefined value) and stays
+        translatable; any other text is Jinja's own and is kept as it is.
+        """
+        if isinstance(text, Phrase):
+            return cls(text, line, path=path)
+        # Foreign text (Jinja's message): a plain parameter, not translated.
+        return cls(_lt("%(detail)s"), line, path=path, params={"detail": str(text)})
+
     def __str__(self):
-        text = self.message.rstrip(". ")
-        if self.line is not None:
-            location = f"line {self.line}"
-            if self.column is not None:
-                location += f", column {self.column}"
-            if self.where:
-                location = f"{self.where} {location}"
-            text += f" ({location})"
-        return text + "."
+        return error_text(self)
+
+
+_LOCATIONS = {
+    (None, False): _lt("%(message)s (line %(line)s)."),
+    (None, True): _lt("%(message)s (line %(line)s, column %(column)s)."),
+    ("output", False): _lt("%(message)s (output line %(line)s)."),
+    ("output", True): _lt("%(message)s (output line %(line)s, column %(column)s)."),
+}
+
+
+def _message_text(error, translate):
+    params = error.params
+    if error.cause is not None:
+        params = {**params, "detail": _message_text(error.cause, translate).rstrip(".")}
+    return _fill(error.template, params, translate)
+
+
+def error_text(error, translate=_same):
+    """The full text of an engine error, every template passed through ``translate``.
+
+    Works for a RenderError (message, then its location and a full stop)
+    and any other EngineMessage such as netcheck's URLError (the message
+    alone); nested causes and Phrase parameters are translated first.
+    ``translate(template)`` returns the template in the user's language; a
+    translation that does not fit the parameters falls back to English.
+    Other exceptions give ``str(error)``. ``str(error) == error_text(error)``.
+    """
+    if not isinstance(error, EngineMessage):
+        return str(error)
+    message = _message_text(error, translate)
+    if not isinstance(error, RenderError):
+        return message
+    message = message.rstrip(". ")
+    if error.line is None:
+        return _fill(_lt("%(message)s."), {"message": message}, translate)
+    template = _LOCATIONS[error.where, error.column is not None]
+    params = {"message": message, "line": str(error.line), "column": str(error.column)}
+    return _fill(template, params, translate)
 
 
 def type_name(value):
@@ -168,8 +307,12 @@ def _describe(value):
 
 def _fail(value, value_type, label):
     target = _TYPE_WORDS.get(value_type, value_type)
-    where = f" for '{label}'" if label else ""
-    raise RenderError(f"Cannot convert {_describe(value)} to {target}{where}", path=label)
+    params = {"value": _describe(value), "target": target}
+    if label:
+        raise RenderError(
+            _lt("Cannot convert %(value)s to %(target)s for '%(label)s'"), path=label, params={**params, "label": label}
+        )
+    raise RenderError(_lt("Cannot convert %(value)s to %(target)s"), path=label, params=params)
 
 
 def _to_number(value, value_type, label):
@@ -311,4 +454,7 @@ def convert_value(value, value_type="auto", fmt=None, label=None):
         return value if type(value) is list else [value]
     if value_type == "json":
         return _to_json(value, value_type, label)
-    raise RenderError(f"Unknown value type '{value_type}'; choose one of: {', '.join(VALUE_TYPES)}")
+    raise RenderError(
+        _lt("Unknown value type '%(type)s'; choose one of: %(choices)s"),
+        params={"type": value_type, "choices": ", ".join(VALUE_TYPES)},
+    )

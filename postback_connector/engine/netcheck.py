@@ -21,6 +21,8 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+from ._values import EngineMessage, Phrase, _lt
+
 #: Seconds a resolved name is remembered, so the cron does not hit DNS for
 #: every delivery to the same endpoint.
 RESOLVE_TTL = 60.0
@@ -49,35 +51,43 @@ def set_resolver(resolver):
     clear_cache()
 
 
-class UnsafeTargetError(ValueError):
+class URLError(EngineMessage, ValueError):
+    """A URL that cannot be used, with a merchant sentence carried by code.
+
+    ``template``/``params`` as for the render errors; ``render.error_text``
+    translates it.
+    """
+
+
+class UnsafeTargetError(URLError):
     """The URL points at an address postbacks may not be sent to."""
 
 
 def validate_url(url):
-    """Raise ValueError with a merchant sentence unless ``url`` is usable."""
+    """Raise URLError (a ValueError) with a merchant sentence unless ``url`` is usable."""
     if not url or not str(url).strip():
-        raise ValueError("Please enter the URL the postbacks should be sent to")
+        raise URLError(_lt("Please enter the URL the postbacks should be sent to"))
     url = str(url)
     if len(url) > MAX_URL_LENGTH:
-        raise ValueError(f"The URL is longer than {MAX_URL_LENGTH} characters")
+        raise URLError(_lt("The URL is longer than %(limit)s characters"), {"limit": str(MAX_URL_LENGTH)})
     if any(ch.isspace() for ch in url):
-        raise ValueError("The URL must not contain spaces or line breaks")
+        raise URLError(_lt("The URL must not contain spaces or line breaks"))
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        raise ValueError("The URL contains invisible control characters")
+        raise URLError(_lt("The URL contains invisible control characters"))
     try:
         parts = urlsplit(url)
     except ValueError:
-        raise ValueError("The URL is not valid; it should look like https://example.com/webhook") from None
+        raise URLError(_lt("The URL is not valid; it should look like https://example.com/webhook")) from None
     if parts.scheme.lower() not in ("http", "https"):
-        raise ValueError("The URL must start with http:// or https://")
+        raise URLError(_lt("The URL must start with http:// or https://"))
     if not parts.hostname:
-        raise ValueError("The URL has no server name; it should look like https://example.com/webhook")
+        raise URLError(_lt("The URL has no server name; it should look like https://example.com/webhook"))
     if parts.username is not None or parts.password is not None:
-        raise ValueError("The URL must not contain a user name or password; add an Authorization header instead")
+        raise URLError(_lt("The URL must not contain a user name or password; add an Authorization header instead"))
     try:
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        raise ValueError("The URL has an invalid port number") from None
+        raise URLError(_lt("The URL has an invalid port number")) from None
 
 
 def is_valid_header_name(name):
@@ -111,19 +121,19 @@ def _unsafe_kind(address):
     if embedded is not None:
         return _unsafe_kind(embedded)
     if address.is_loopback:
-        return "loopback"
+        return Phrase(_lt("loopback"))
     if address.is_unspecified:
-        return "unspecified"
+        return Phrase(_lt("unspecified"))
     if address.is_link_local:
-        return "link-local"
+        return Phrase(_lt("link-local"))
     if address.is_multicast:
-        return "multicast"
+        return Phrase(_lt("multicast"))
     if address.is_reserved:
-        return "reserved"
+        return Phrase(_lt("reserved"))
     if address.is_private:
-        return "private"
+        return Phrase(_lt("private"))
     if not address.is_global:  # e.g. 100.64.0.0/10 shared by carrier-grade NAT
-        return "reserved"
+        return Phrase(_lt("reserved"))
     return None
 
 
@@ -139,7 +149,7 @@ def _resolve(host, port):
         infos = (_resolver or _getaddrinfo)(host, port)
     except (socket.gaierror, UnicodeError, OSError):
         raise UnsafeTargetError(
-            f"The server name '{host}' cannot be resolved; check the URL for typing mistakes"
+            _lt("The server name '%(host)s' cannot be resolved; check the URL for typing mistakes"), {"host": host}
         ) from None
     addresses = []
     for info in infos:
@@ -184,8 +194,11 @@ def check_target(url, allow_private=False):
         kind = _unsafe_kind(address)
         if kind:
             raise UnsafeTargetError(
-                f"The server '{host}' resolves to a {kind} address ({address}), which postbacks may not "
-                "be sent to; an administrator can allow them in Postbacks › Configuration › Settings, "
-                "“Allow private network targets”"
+                _lt(
+                    "The server '%(host)s' resolves to a %(kind)s address (%(address)s), which postbacks may not "
+                    "be sent to; an administrator can allow them in Postbacks › Configuration › Settings, "
+                    "“Allow private network targets”"
+                ),
+                {"host": host, "kind": kind, "address": str(address)},
             )
     return addresses

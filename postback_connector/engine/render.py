@@ -15,7 +15,9 @@ Public entry points (the Odoo models only use these):
   ``preview_lines(lines, data)``: UI helpers.
 
 Every problem is reported as ``RenderError`` with a merchant-readable
-message; input data must be plain JSON values (``ensure_plain``).
+message, carried as an English template and its parameters so that
+``error_text(error, translate)`` can give it in the user's language; input
+data must be plain JSON values (``ensure_plain``).
 
 Every render (``render_body``, ``render_text``, ``render_mapping``: the
 deliveries, the preview, the test and the email subject all go through
@@ -47,7 +49,18 @@ from ._mapper import (
 )
 from ._paths import ITER, jinja_literal, parse_output_path, path_step
 from ._sandbox import ENV, compile_template, parse_expression
-from ._values import MAX_OUTPUT_BYTES, VALUE_TYPES, RenderError, ensure_plain, estimate_size, short_repr, type_name
+from ._values import (
+    MAX_OUTPUT_BYTES,
+    VALUE_TYPES,
+    EngineMessage,
+    RenderError,
+    _lt,
+    ensure_plain,
+    error_text,
+    estimate_size,
+    short_repr,
+    type_name,
+)
 
 __all__ = [
     "LEFT_OUT",
@@ -61,6 +74,7 @@ __all__ = [
     "check_mapping_line",
     "check_text_syntax",
     "ensure_plain",
+    "error_text",
     "list_paths",
     "mapping_to_body",
     "parse_json_sample",
@@ -81,10 +95,10 @@ _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allo
 _JINJA_WORDS = frozenset({"and", "or", "not", "in", "is", "if", "else", "true", "false", "none"})
 
 
-def _limit_message(size):
-    return (
-        f"The message is {size // 1024} KB, more than the {MAX_OUTPUT_BYTES // 1024} KB limit; "
-        "send fewer fields or shorter values"
+def _too_big(size):
+    return RenderError(
+        _lt("The message is %(kb)s KB, more than the %(limit)s KB limit; send fewer fields or shorter values"),
+        params={"kb": str(size // 1024), "limit": str(MAX_OUTPUT_BYTES // 1024)},
     )
 
 
@@ -108,7 +122,10 @@ def render_text(text, data):
             for chunk in template.generate(data):
                 size += len(chunk)
                 if size > MAX_OUTPUT_BYTES:
-                    raise RenderError(f"The template produces more than {MAX_OUTPUT_BYTES // 1024} KB of output")
+                    raise RenderError(
+                        _lt("The template produces more than %(kb)s KB of output"),
+                        params={"kb": str(MAX_OUTPUT_BYTES // 1024)},
+                    )
                 chunks.append(chunk)
         except Exception as exc:  # noqa: BLE001 - every failure inside the template becomes a RenderError
             raise translate(exc, lambda: Parser(ENV, text).parse(), data) from None
@@ -136,30 +153,32 @@ def render_body(body, data):
     """Render an advanced body template and parse its output as JSON."""
     text = render_text(body, data)
     if not text.strip():
-        raise RenderError("The template produced no output; it must produce a JSON document")
+        raise RenderError(_lt("The template produced no output; it must produce a JSON document"))
     try:
         return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         snippet = text[max(0, exc.pos - _SNIPPET_RADIUS) : exc.pos + _SNIPPET_RADIUS]
         snippet = " ".join(snippet.split())
+        # %(detail)s: the json module's own description, kept as it is.
         raise RenderError(
-            f"The template output is not valid JSON: {exc.msg} near '{snippet}'",
+            _lt("The template output is not valid JSON: %(detail)s near '%(snippet)s'"),
             line=exc.lineno,
             column=exc.colno,
             where="output",
+            params={"detail": exc.msg, "snippet": snippet},
         ) from None
     except _ConstantError as exc:
-        raise RenderError(f"The template output is not valid JSON: {exc}") from None
+        raise RenderError(_lt("The template output is not valid JSON: %(detail)s"), cause=exc) from None
     except RecursionError:
-        raise RenderError("The template output is nested too deeply") from None
+        raise RenderError(_lt("The template output is nested too deeply")) from None
 
 
-class _ConstantError(ValueError):
+class _ConstantError(EngineMessage, ValueError):
     """NaN/Infinity in JSON text: Python accepts them, JSON does not."""
 
 
 def _refuse_constant(name):
-    raise _ConstantError(f"{name} is not allowed in JSON")
+    raise _ConstantError(_lt("%(name)s is not allowed in JSON"), {"name": name})
 
 
 def render_to_bytes(doc):
@@ -171,41 +190,50 @@ def render_to_bytes(doc):
     """
     estimate = estimate_size(doc, MAX_OUTPUT_BYTES)
     if estimate > MAX_OUTPUT_BYTES:
-        raise RenderError(_limit_message(estimate))
+        raise _too_big(estimate)
     try:
         text = _COMPACT_JSON.encode(doc)
     except ValueError:
-        raise RenderError("The message contains a number that JSON cannot represent (NaN or infinity)") from None
+        raise RenderError(_lt("The message contains a number that JSON cannot represent (NaN or infinity)")) from None
     except TypeError as exc:
-        raise RenderError(f"The message contains a value that cannot be written as JSON: {exc}") from None
+        # %(detail)s: the json module's own text, kept as it is.
+        raise RenderError(
+            _lt("The message contains a value that cannot be written as JSON: %(detail)s"), params={"detail": str(exc)}
+        ) from None
     except RecursionError:
-        raise RenderError("The message is nested too deeply") from None
+        raise RenderError(_lt("The message is nested too deeply")) from None
     # "replace" keeps a stray half of an emoji (a lone surrogate, e.g. from
     # a broken import) from blocking every future postback of the record.
     raw = text.encode("utf-8", "replace")
     if len(raw) > MAX_OUTPUT_BYTES:
-        raise RenderError(_limit_message(len(raw)))
+        raise _too_big(len(raw))
     return raw
 
 
 def parse_json_sample(text):
     """Parse the merchant's sample data; it must be a JSON object."""
     if not text or not text.strip():
-        raise RenderError('The sample data is empty; paste a JSON object such as {"order": {}}')
+        raise RenderError(_lt('The sample data is empty; paste a JSON object such as {"order": {}}'))
     try:
         value = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
-        raise RenderError(f"The sample data is not valid JSON: {exc.msg}", line=exc.lineno, column=exc.colno) from None
+        # %(detail)s: the json module's own description, kept as it is.
+        raise RenderError(
+            _lt("The sample data is not valid JSON: %(detail)s"),
+            line=exc.lineno,
+            column=exc.colno,
+            params={"detail": exc.msg},
+        ) from None
     except _ConstantError as exc:
-        raise RenderError(f"The sample data is not valid JSON: {exc}") from None
+        raise RenderError(_lt("The sample data is not valid JSON: %(detail)s"), cause=exc) from None
     except RecursionError:
-        raise RenderError("The sample data is nested too deeply") from None
+        raise RenderError(_lt("The sample data is nested too deeply")) from None
     if not isinstance(value, dict):
-        raise RenderError("The sample data must be a JSON object, starting with {")
+        raise RenderError(_lt("The sample data must be a JSON object, starting with {"))
     try:
         ensure_plain(value)
     except TypeError:  # parsed JSON is plain, so only its depth can fail
-        raise RenderError("The sample data is nested too deeply") from None
+        raise RenderError(_lt("The sample data is nested too deeply")) from None
     return value
 
 
@@ -356,8 +384,11 @@ def _expression_chains(source):
 def _leaf_expression(leaf, depth, needed):
     if leaf.if_missing == "omit":
         raise RenderError(
-            f"The line '{leaf.output}' leaves its field out when the value is missing: an advanced body "
-            "cannot do that; choose another option for the missing value, then convert"
+            _lt(
+                "The line '%(output)s' leaves its field out when the value is missing: an advanced body "
+                "cannot do that; choose another option for the missing value, then convert"
+            ),
+            params={"output": leaf.output},
         )
     if leaf.getter is not None:
         chain = _getter_chain(leaf.getter, depth, needed)
