@@ -135,6 +135,9 @@ class Outcome:
     finished_at: float = field(default_factory=time.time)
     #: for a skipped outcome: seconds until the endpoint may be tried again.
     blocked_for: float = 0.0
+    #: the engine message behind ``error`` when it is one (a refused address),
+    #: for the Odoo layer to show in the user's language.
+    error_message: object = None
 
 
 # ---------------------------------------------------------------- bytes ----
@@ -641,7 +644,9 @@ class HttpSender:
             try:
                 addresses = self.check(request.url)
             except ValueError as exc:  # UnsafeTargetError or an invalid URL
-                return failed(str(exc), REFUSED)
+                outcome = failed(str(exc), REFUSED)
+                outcome.error_message = exc
+                return outcome
         parts = urlsplit(request.url)
         target = request.url if (self._proxies.get(origin) and origin[0] == "http") else (
             (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))

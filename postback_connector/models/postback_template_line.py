@@ -116,10 +116,9 @@ class PostbackTemplateLine(models.Model):
                 else:
                     line.preview_value = self._preview_text(value)
 
-    @staticmethod
-    def _preview_text(value):
+    def _preview_text(self, value):
         if value is render.LEFT_OUT:
-            return _("(left out)")
+            return self.env._("(left out)")
         text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
         if len(text) > PREVIEW_VALUE_LIMIT:
             text = text[: PREVIEW_VALUE_LIMIT - 1] + "…"

@@ -8,7 +8,6 @@ from markupsafe import escape
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import email_normalize
-from odoo.tools.translate import LazyTranslate
 
 from ..engine import http as engine_http
 from ..engine import lifecycle, netcheck, render, signing
@@ -20,23 +19,6 @@ DEFAULT_EMAIL_SUBJECT = "{{ event.type }} – order {{ order.reference }}"
 # How long the previous signing secret stays valid after a rotation.
 SECRET_ROTATION_OVERLAP_HOURS = 24
 TEST_RESPONSE_PREVIEW = 1000
-
-_lt = LazyTranslate(__name__)
-# The engine has no Odoo (hence no translations): its URL messages are translated here.
-URL_ERRORS = {
-    "Please enter the URL the postbacks should be sent to": _lt(
-        "Please enter the URL the postbacks should be sent to"),
-    "The URL must not contain spaces or line breaks": _lt("The URL must not contain spaces or line breaks"),
-    "The URL contains invisible control characters": _lt("The URL contains invisible control characters"),
-    "The URL is not valid; it should look like https://example.com/webhook": _lt(
-        "The URL is not valid; it should look like https://example.com/webhook"),
-    "The URL must start with http:// or https://": _lt("The URL must start with http:// or https://"),
-    "The URL has no server name; it should look like https://example.com/webhook": _lt(
-        "The URL has no server name; it should look like https://example.com/webhook"),
-    "The URL must not contain a user name or password; add an Authorization header instead": _lt(
-        "The URL must not contain a user name or password; add an Authorization header instead"),
-    "The URL has an invalid port number": _lt("The URL has an invalid port number"),
-}
 
 
 class PostbackTrigger(models.Model):
@@ -198,9 +180,8 @@ class PostbackTrigger(models.Model):
             try:
                 netcheck.validate_url(trigger.url)
             except ValueError as error:
-                message = URL_ERRORS.get(str(error), str(error))
                 raise ValidationError(
-                    _("Trigger “%(name)s”: %(error)s.", name=trigger.name, error=message)
+                    _("Trigger “%(name)s”: %(error)s.", name=trigger.name, error=engine_text(self.env, error))
                 ) from error
 
     @api.constrains("channel", "email_to")
@@ -661,7 +642,7 @@ class PostbackTrigger(models.Model):
             result = _("Email sent to %s.", self.email_to) if ok else (
                 outcome.error or _("The email could not be sent."))
         elif outcome.status is None:
-            result = outcome.error
+            result = engine_text(self.env, outcome.error_message) if outcome.error_message else outcome.error
         else:
             result = _("HTTP %(status)s in %(ms)s ms\n%(body)s", status=outcome.status,
                        ms=round(outcome.duration_ms), body=(outcome.body or "")[:TEST_RESPONSE_PREVIEW])
