@@ -23,6 +23,8 @@ import re
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 
+from ._values import EngineMessage, _lt
+
 DEFAULT_SCHEDULE = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 #: Longest Retry-After honoured, in seconds (a day).
 MAX_RETRY_AFTER = 24 * 3600
@@ -36,24 +38,31 @@ _DELAY_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)", re.IGNORECASE)
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
+class ScheduleError(EngineMessage, ValueError):
+    """A retry schedule that cannot be used, its merchant sentence carried by code."""
+
+
 def parse_schedule(text):
     """Parse "0, 5s, 5m, 30m, 2h" (units s, m, h, d; bare numbers are seconds)."""
     items = [item for item in re.split(r"[,;\s]+", (text or "").strip()) if item]
     if not items:
-        raise ValueError("The retry schedule is empty; enter delays such as: 0, 5s, 5m, 30m, 2h")
+        raise ScheduleError(_lt("The retry schedule is empty; enter delays such as: 0, 5s, 5m, 30m, 2h"))
     if len(items) > MAX_ATTEMPTS:
-        raise ValueError(f"The retry schedule can have at most {MAX_ATTEMPTS} attempts")
+        raise ScheduleError(_lt("The retry schedule can have at most %(limit)s attempts"), {"limit": MAX_ATTEMPTS})
     delays = []
     for item in items:
         match = _DELAY_RE.fullmatch(item)
         if not match:
-            raise ValueError(
-                f"'{item}' is not a valid delay in the retry schedule; use a number followed by "
-                "s, m, h or d, for example 30m"
+            raise ScheduleError(
+                _lt("'%(item)s' is not a valid delay in the retry schedule; use a number followed by "
+                    "s, m, h or d, for example 30m"),
+                {"item": item},
             )
         seconds = float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
         if seconds > MAX_DELAY:
-            raise ValueError(f"The delay '{item}' in the retry schedule is longer than the 7 day maximum")
+            raise ScheduleError(
+                _lt("The delay '%(item)s' in the retry schedule is longer than the 7 day maximum"), {"item": item}
+            )
         delays.append(round(seconds))
     return tuple(delays)
 

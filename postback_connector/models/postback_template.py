@@ -115,12 +115,26 @@ class PostbackTemplate(models.Model):
                 template.preview_error = engine_text(self.env, error)
                 continue
             template.input_preview = json.dumps(data, indent=PREVIEW_INDENT, ensure_ascii=False)
+            types = template._path_type_labels()
             template.available_paths = "\n".join(
-                "%s  (%s)  %s" % row for row in render.list_paths(data)
+                "%s  (%s)  %s" % (path, types.get(kind, kind), example)
+                for path, kind, example in render.list_paths(data)
             )
             payload, error = template._preview_for(data)
             template.preview_payload = payload
             template.preview_error = error
+
+    def _path_type_labels(self):
+        """The engine's value kinds (list_paths) in the user's language."""
+        return {
+            "string": self.env._("text"),
+            "integer": self.env._("integer"),
+            "number": self.env._("number"),
+            "boolean": self.env._("true/false"),
+            "list": self.env._("list"),
+            "object": self.env._("object"),
+            "null": self.env._("null"),
+        }
 
     @api.constrains("custom_sample", "sample_source")
     def _check_custom_sample(self):

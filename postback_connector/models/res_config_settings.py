@@ -3,6 +3,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
 from ..engine import retry
+from ..engine_i18n import engine_text
 
 
 class ResConfigSettings(models.TransientModel):
@@ -60,4 +61,4 @@ class ResConfigSettings(models.TransientModel):
             try:
                 retry.parse_schedule(settings.postback_retry_schedule or "")
             except ValueError as error:
-                raise ValidationError(_("Retry schedule: %s", error)) from error
+                raise ValidationError(_("Retry schedule: %s", engine_text(self.env, error))) from error

@@ -190,6 +190,11 @@ registry.category("web_tour.tours").add("postback_connector_customer_trigger_tou
             trigger: `${LINES} .o_data_row:nth-child(2) .o_field_widget[name=source] input:value(shipment.tracking_reference)`,
         },
         {
+            // The click outside the list also ends the line's edition: wait for it, or the next click is lost.
+            content: "Line 2 has left edition, its source set",
+            trigger: `${LINES} .o_data_row:nth-child(2):not(.o_selected_row) .o_data_cell[name=source]:contains(shipment.tracking_reference)`,
+        },
+        {
             content: "Set a default on line 2",
             trigger: `${LINES} .o_data_row:nth-child(2) .o_data_cell[name=default]`,
             run: "click",
