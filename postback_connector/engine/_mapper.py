@@ -163,7 +163,6 @@ class _Leaf:
     @property
     def required(self):
         return self.if_missing == "required"
-        self.getter = self.template = None
 
     def label(self, frames):
         parts = iter(frames)

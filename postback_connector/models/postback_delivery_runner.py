@@ -856,7 +856,8 @@ class _Run:
             env = api.Environment(cr, self.env.uid, {})
             paused = env["postback.endpoint"].sudo()._record_health(samples, now)
             self._pause(env, paused)
-            cr.commit()
+            # Its own cursor, not the cron's transaction: the health is shared with every runner at once.
+            cr.commit()  # pylint: disable=invalid-commit
 
     def _pause(self, env, paused):
         """Postpone the waiting deliveries of endpoints that just stopped answering."""

@@ -176,7 +176,7 @@ class PostbackTrigger(models.Model):
     def _check_url(self):
         for trigger in self.filtered(lambda t: t.channel == "url"):
             if not trigger.url:
-                raise ValidationError(_("Trigger “%s”: enter the URL the postbacks are sent to.") % trigger.name)
+                raise ValidationError(_("Trigger “%s”: enter the URL the postbacks are sent to.", trigger.name))
             try:
                 netcheck.validate_url(trigger.url)
             except ValueError as error:
@@ -189,7 +189,7 @@ class PostbackTrigger(models.Model):
         for trigger in self.filtered(lambda t: t.channel == "email"):
             if not trigger.email_to:
                 raise ValidationError(
-                    _("Trigger “%s”: enter the email address the postbacks are sent to.") % trigger.name
+                    _("Trigger “%s”: enter the email address the postbacks are sent to.", trigger.name)
                 )
             if not all(email_normalize(part) for part in trigger.email_to.split(",")):
                 raise ValidationError(
@@ -287,9 +287,9 @@ class PostbackTrigger(models.Model):
     def _activate(self):
         for trigger in self:
             if not trigger.event_type_ids:
-                raise UserError(_("Trigger “%s”: choose at least one order event.") % trigger.name)
+                raise UserError(_("Trigger “%s”: choose at least one order event.", trigger.name))
             if not trigger.template_id:
-                raise UserError(_("Trigger “%s”: choose or create a template first.") % trigger.name)
+                raise UserError(_("Trigger “%s”: choose or create a template first.", trigger.name))
             failure = trigger._template_failure()
             if failure:
                 raise UserError(

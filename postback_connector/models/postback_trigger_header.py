@@ -69,7 +69,7 @@ class PostbackTriggerHeader(models.Model):
                       "(e.g. Authorization or X-Api-Key).")
                 )
             if name.lower() in RESERVED_HEADERS:
-                raise ValidationError(_("The header “%s” is set by the connector and cannot be overridden.") % name)
+                raise ValidationError(_("The header “%s” is set by the connector and cannot be overridden.", name))
             problem = header_value_problem(header.value)
             if problem == "edges":
                 raise ValidationError(
@@ -77,7 +77,7 @@ class PostbackTriggerHeader(models.Model):
                       "copied with it): remove it.", name)
                 )
             if problem == "line_break":
-                raise ValidationError(_("The value of header “%s” cannot contain line breaks.") % name)
+                raise ValidationError(_("The value of header “%s” cannot contain line breaks.", name))
             if problem == "control":
                 raise ValidationError(
                     _("The value of header “%s” contains invisible control characters: type it again.", name)

@@ -70,7 +70,9 @@ class TestCustomerTriggerTour(HttpCase):
         self.assertEqual(template.event_type_id, self.shipped)
         self.assertEqual(
             template.line_ids.sorted("sequence").mapped(lambda line: (line.output_path, line.source)),
-            [("order_number", "order.reference"), ("tracking", "shipment.tracking_reference")],
+            [("order_number", "order.reference"), ("tracking", "shipment.tracking_reference"),
+             ("client_reference", "order.client_reference"), ("name", "customer.name"),
+             ("carrier", "shipment.carrier")],
         )
         self.assertTrue(trigger.last_test_ok)
         self.assertEqual(trigger.last_test_status, 200)
@@ -82,4 +84,7 @@ class TestCustomerTriggerTour(HttpCase):
         headers = {name.lower(): value for name, value in request.headers.items()}
         self.assertTrue(headers.get("webhook-signature", "").startswith("v1,"))
         self.assertIn("application/json", headers.get("content-type", ""))
-        self.assertEqual(json.loads(request.body), {"order_number": "S01057", "tracking": "pending"})
+        self.assertEqual(json.loads(request.body), {
+            "order_number": "S01057", "tracking": "pending", "client_reference": "PO-2025-0311",
+            "name": "Rossi Forniture S.r.l.", "carrier": "BRT Express",
+        })

@@ -153,6 +153,8 @@ export class PostbackDataTreeField extends Component {
             line = await lines.addNewRecord({ position: "bottom" });
             const output = suggestOutput(path);
             await line.update({ output_path: output, source: path, value_type: suggestType(value) });
+            // A line the tree added is complete: leave it, so the next click adds the next line.
+            await lines.leaveEditMode();
             this.notice.text = _t("Line “%(output)s” ← %(path)s added.", { output, path });
         }
     }

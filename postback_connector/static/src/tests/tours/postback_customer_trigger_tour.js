@@ -147,15 +147,12 @@ registry.category("web_tour.tours").add("postback_connector_customer_trigger_tou
             run: "click",
         },
         {
-            content: "A line reference ← order.reference is added",
-            trigger: `${LINES} .o_data_row:nth-child(1) .o_field_widget[name=source] input:value(order.reference)`,
-        },
-        {
-            trigger: `${LINES} .o_data_row:nth-child(1) .o_field_widget[name=output_path] input:value(reference)`,
+            content: "A complete line reference ← order.reference is added (and left, for the next click)",
+            trigger: `${LINES} .o_data_row:nth-child(1):not(.o_selected_row):has(.o_data_cell[name=source]:contains(order.reference)):has(.o_data_cell[name=output_path]:contains(reference))`,
         },
         {
             content: "The line shows its value on the sample data",
-            trigger: `${LINES} .o_data_row:nth-child(1) .o_field_widget[name=preview_value]:contains("S01057")`,
+            trigger: `${LINES} .o_data_row:nth-child(1) [name=preview_value]:contains("S01057")`,
         },
         {
             content: "Rename its output field",
@@ -215,9 +212,25 @@ registry.category("web_tour.tours").add("postback_connector_customer_trigger_tou
         {
             trigger: `${TOP_MODAL} .o_field_widget[name=line_ids] .o_data_row:nth-child(2):not(.o_selected_row):contains(tracking):contains(pending)`,
         },
+        // Three more fields, each one click in the data tree (no path typed).
+        ...[
+            ["order.client_reference", "client_reference", "PO-2025-0311"],
+            ["customer.name", "name", "Rossi Forniture S.r.l."],
+            ["shipment.carrier", "carrier", "BRT Express"],
+        ].flatMap(([path, output, value], index) => [
+            {
+                content: `Click ${path} in the data tree`,
+                trigger: `${TREE} .o_postback_tree_node[data-path='${path}'] > .o_postback_tree_pick`,
+                run: "click",
+            },
+            {
+                content: `Line ${output} ← ${path} shows ${value}`,
+                trigger: `${LINES} .o_data_row:nth-child(${index + 3}):not(.o_selected_row):has(.o_data_cell[name=output_path]:contains(${output})):has([name=preview_value]:contains(${value}))`,
+            },
+        ]),
         {
             content: "The preview shows the final result",
-            trigger: `${TOP_MODAL} .o_field_widget[name=preview_payload]:contains(order_number):contains(S01057):contains(tracking):contains(pending)`,
+            trigger: `${TOP_MODAL} .o_field_widget[name=preview_payload]:contains(order_number):contains(S01057):contains(tracking):contains(pending):contains(PO-2025-0311):contains(BRT Express)`,
         },
         {
             content: "Save the template",
