@@ -9,7 +9,6 @@ and takes the screenshots with Playwright driving the system's Chromium. Loopbac
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -18,21 +17,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "e2e"))
 
 import harness  # noqa: E402
+from _browser import shoot  # noqa: E402
 
 DB = "postback_screens"
 SHOT = r'''
-import sys
-from playwright.sync_api import sync_playwright
-base, out = sys.argv[1], sys.argv[2]
-with sync_playwright() as p:
-    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-    page = browser.new_page(viewport={"width": 1400, "height": 700})
-    page.goto(base + "/web/login")
-    page.fill("input[name=login]", "admin")
-    page.fill("input[name=password]", "admin")
-    page.click("button[type=submit]")
-    page.wait_for_selector(".o_main_navbar", timeout=60000)
     page.goto(base + "/odoo/action-postback_connector.postback_endpoint_action")
     page.wait_for_selector(".o_list_renderer .o_data_row", timeout=60000)
     page.wait_for_timeout(800)
@@ -41,7 +29,6 @@ with sync_playwright() as p:
     page.wait_for_selector(".o_form_view", timeout=60000)
     page.wait_for_timeout(800)
     page.screenshot(path=out + "/endpoint_form.png")
-    browser.close()
 '''
 
 
@@ -80,8 +67,7 @@ def main():
                 harness.wait_until(paused, 120, interval=0.5)
                 harness.wait_until(lambda: False, 1)
                 out = HERE / "screenshots"
-                subprocess.run([args.browser_python, "-c", SHOT, f"http://127.0.0.1:{port}", str(out)],
-                               check=True, timeout=300)
+                shoot(args.browser_python, SHOT, f"http://127.0.0.1:{port}", out)
     finally:
         for proc in processes:
             harness.stop_process(proc, timeout=20)

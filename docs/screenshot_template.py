@@ -10,7 +10,6 @@ Value column shows each line's value on the sample. Loopback only.
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -19,21 +18,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests" / "e2e"))
 
 import harness  # noqa: E402
+from _browser import shoot  # noqa: E402
 
 DB = "postback_screens_template"
 SHOT = r'''
-import sys
-from playwright.sync_api import sync_playwright
-base, out = sys.argv[1], sys.argv[2]
-with sync_playwright() as p:
-    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
-        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-    page = browser.new_page(viewport={"width": 1500, "height": 1000})
-    page.goto(base + "/web/login")
-    page.fill("input[name=login]", "admin")
-    page.fill("input[name=password]", "admin")
-    page.click("button[type=submit]")
-    page.wait_for_selector(".o_main_navbar", timeout=60000)
     page.goto(base + "/odoo/action-postback_connector.postback_template_action")
     page.wait_for_selector(".o_list_renderer .o_data_row", timeout=60000)
     page.click(".o_data_row:has-text('Order shipped') td.o_data_cell >> nth=0")
@@ -42,7 +30,6 @@ with sync_playwright() as p:
     page.wait_for_selector(".o_data_row.o_selected_row .o_field_widget[name=source] input", timeout=30000)
     page.wait_for_timeout(800)
     page.screenshot(path=out + "/template_form.png")
-    browser.close()
 '''
 
 
@@ -61,8 +48,7 @@ def main():
             processes.append(server)
             harness.wait_http(f"http://127.0.0.1:{port}/web/login", timeout=120, proc=server)
             out = HERE / "screenshots"
-            subprocess.run([args.browser_python, "-c", SHOT, f"http://127.0.0.1:{port}", str(out)],
-                           check=True, timeout=300)
+            shoot(args.browser_python, SHOT, f"http://127.0.0.1:{port}", out, viewport=(1500, 1000))
     finally:
         for proc in processes:
             harness.stop_process(proc, timeout=20)

@@ -41,6 +41,17 @@ function chooseSelection(content, name, value, label) {
     ];
 }
 
+/** Steps typing ``value`` into cell ``field`` of mapping line ``row`` (1-based), entering its edition first. */
+function editCell(content, row, field, value) {
+    return [
+        { content, trigger: `${LINES} .o_data_row:nth-child(${row}) .o_data_cell[name=${field}]`, run: "click" },
+        {
+            trigger: `${LINES} .o_data_row.o_selected_row:nth-child(${row}) .o_field_widget[name=${field}] input`,
+            run: `edit ${value}`,
+        },
+    ];
+}
+
 function receiverUrl() {
     return window.sessionStorage.getItem(RECEIVER_URL_KEY) || "http://127.0.0.1:9/hook";
 }
@@ -154,15 +165,7 @@ registry.category("web_tour.tours").add("postback_connector_customer_trigger_tou
             content: "The line shows its value on the sample data",
             trigger: `${LINES} .o_data_row:nth-child(1) [name=preview_value]:contains("S01057")`,
         },
-        {
-            content: "Rename its output field",
-            trigger: `${LINES} .o_data_row:nth-child(1) .o_data_cell[name=output_path]`,
-            run: "click",
-        },
-        {
-            trigger: `${LINES} .o_data_row.o_selected_row:nth-child(1) .o_field_widget[name=output_path] input`,
-            run: "edit order_number",
-        },
+        ...editCell("Rename its output field", 1, "output_path", "order_number"),
         {
             content: "The Source cell completes the paths of the data",
             trigger: `${LINES} .o_data_row.o_selected_row:nth-child(1) .o_field_widget[name=source] datalist option[value='shipment.tracking_reference']:not(:visible)`,
@@ -191,15 +194,7 @@ registry.category("web_tour.tours").add("postback_connector_customer_trigger_tou
             content: "Line 2 has left edition, its source set",
             trigger: `${LINES} .o_data_row:nth-child(2):not(.o_selected_row) .o_data_cell[name=source]:contains(shipment.tracking_reference)`,
         },
-        {
-            content: "Set a default on line 2",
-            trigger: `${LINES} .o_data_row:nth-child(2) .o_data_cell[name=default]`,
-            run: "click",
-        },
-        {
-            trigger: `${LINES} .o_data_row.o_selected_row:nth-child(2) .o_field_widget[name=default] input`,
-            run: "edit pending",
-        },
+        ...editCell("Set a default on line 2", 2, "default", "pending"),
         {
             content: "Leave the mapping line",
             trigger: `${TOP_MODAL} .o_form_view .o_field_widget[name=name] input`,
