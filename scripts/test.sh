@@ -202,6 +202,13 @@ run_odoo_part() {
         SUMMARY+=("Odoo tests (pytest-odoo): no $tests_dir directory")
         return 0
     fi
+    # A browser that starts cold (first run after its install: fonts, profile) can take longer
+    # than the 10 s Odoo waits for its debugging port, and Odoo then *skips* the tour: start it
+    # once beforehand, so the tours run.
+    if command -v chromium >/dev/null 2>&1; then
+        timeout 90 chromium --headless=new --no-sandbox --disable-gpu --dump-dom about:blank \
+            >/dev/null 2>&1 || warn "chromium did not start within 90 s: the browser tours may be skipped"
+    fi
     log "Odoo tests: python -m pytest -p odoo --odoo-config=$POSTBACK_ODOO_CONF --odoo-database=$TEST_DB --odoo-http $tests_dir -q ${PYTEST_ARGS[*]:-}"
     run_pytest "Odoo tests (pytest-odoo)" "$POSTBACK_LOG_DIR/pytest-odoo-$POSTBACK_ODOO_SERIES.log" \
         -p odoo --odoo-config="$POSTBACK_ODOO_CONF" --odoo-database="$TEST_DB" --odoo-http \
