@@ -9,7 +9,7 @@
     "author": "postback_connector developers",
     "license": "LGPL-3",
     "depends": ["mail", "sale_management", "sale_stock", "stock_delivery"],
-    "external_dependencies": {"python": ["jinja2", "requests"]},
+    "external_dependencies": {"python": ["jinja2", "lxml", "requests"]},
     "data": [
         "security/postback_security.xml",
         "security/ir.model.access.csv",

@@ -95,6 +95,8 @@ from jinja2 import pass_context, pass_environment
 from jinja2.filters import FILTERS, make_attrgetter, make_multi_attrgetter, sync_do_groupby, sync_do_sum
 from jinja2.runtime import LoopContext, TemplateReference, Undefined
 from jinja2.tests import TESTS
+from markupsafe import Markup
+from markupsafe import escape as markup_escape
 
 from ._values import MAX_DEPTH, MAX_OUTPUT_BYTES, Phrase, RenderError, _lt, convert_value
 
@@ -964,7 +966,38 @@ def _required(value, source=""):
 _PLAIN_FILTERS = "abs count d default first float int items last length map reject rejectattr round select selectattr"
 
 
-def build_filters():
+def xml_text(value):
+    """Text of a value printed in an advanced XML body: null is empty (not "null"), markup
+    (``| safe``, ``| e``) is kept as markup (printed without a second escaping)."""
+    if isinstance(value, Markup):
+        return value
+    return "" if value is None else to_text(value)
+
+
+def _print_xml(value, shown=None):
+    """``_print`` of an XML body: markup (``| safe``, ``| e``) is kept as it is, to be printed
+    without a second escaping; null prints nothing."""
+    if isinstance(value, Markup):
+        text = value
+    else:
+        text = "" if value is None else to_text(value, shown)
+    budget = _budget.get()
+    if budget is not None and monotonic() > budget.deadline:
+        raise RenderError(TOO_SLOW)
+    return text
+
+
+def _safe(value):
+    """``| safe``: print the value as markup, not escaped (XML bodies)."""
+    return Markup(to_text(value))
+
+
+def _escape(value):
+    """``| e``: escape the value for XML/HTML (already done for every printed value of an XML body)."""
+    return markup_escape(to_text(value))
+
+
+def build_filters(xml=False):
     # The synchronous variant where Jinja has one (the environment is never async).
     filters = {
         name: _ticking(getattr(jinja_filters, f"sync_do_{name}", FILTERS[name])) for name in _PLAIN_FILTERS.split()
@@ -995,11 +1028,14 @@ def build_filters():
         dictsort=_dictsort,
         string=_string,
         tojson=_tojson,
+        safe=_safe,
+        escape=_escape,
+        e=_escape,
         as_type=_as_type,
         required=_required,
         _pb_loop=_loop_guard,
         _pb_concat=_concat,
-        _pb_print=_print,
+        _pb_print=_print_xml if xml else _print,
         _pb_tick=_tick_value,
         _pb_built=_built,
     )

@@ -66,6 +66,7 @@ from ._filters import (
     safe_range,
     tick,
     to_text,
+    xml_text,
 )
 from ._values import MAX_OUTPUT_BYTES, Phrase, RenderError, _lt
 
@@ -294,18 +295,18 @@ class SandboxEnvironment(ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset({"+", "*", "**", "%"})
 
-    def __init__(self):
+    def __init__(self, autoescape=False):
         super().__init__(
-            autoescape=False,
+            autoescape=autoescape,
             undefined=_Undefined,
-            finalize=to_text,
+            finalize=xml_text if autoescape else to_text,
             keep_trailing_newline=True,
             cache_size=0,
             auto_reload=False,
         )
         self.globals.clear()
         self.globals["range"] = safe_range
-        self.filters = build_filters()
+        self.filters = build_filters(xml=autoescape)
         self.tests = build_tests()
 
     def _tokenize(self, source, name, filename=None, state=None):
@@ -409,6 +410,8 @@ def harden(tree, environment):
 
 
 ENV = SandboxEnvironment()
+# Advanced XML bodies: every printed value is escaped for XML (``| safe`` prints markup as it is).
+XML_ENV = SandboxEnvironment(autoescape=True)
 
 
 def _inside_tag(text):
@@ -468,8 +471,8 @@ def _syntax_error(source, exc, expression=False):
 
 
 @lru_cache(maxsize=256)
-def compile_template(source):
-    """Compile (and cache) an advanced-body template."""
+def compile_template(source, xml=False):
+    """Compile (and cache) an advanced-body template (``xml``: values escaped for XML)."""
     if not isinstance(source, str) or not source.strip():
         raise RenderError(_lt("The template is empty"))
     if len(source) > MAX_TEMPLATE_CHARS:
@@ -477,7 +480,7 @@ def compile_template(source):
             _lt("The template is longer than %(limit)s characters"), params={"limit": f"{MAX_TEMPLATE_CHARS:,}"}
         )
     try:
-        return ENV.from_string(source)
+        return (XML_ENV if xml else ENV).from_string(source)
     except TemplateSyntaxError as exc:
         raise _syntax_error(source, exc) from None
     except (RecursionError, SyntaxError, MemoryError):  # SyntaxError: from Python's compiler (nesting limits)

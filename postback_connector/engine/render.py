@@ -32,6 +32,7 @@ import json
 from jinja2 import nodes
 from jinja2.parser import Parser
 
+from . import formats
 from ._diagnose import translate
 from ._filters import MAX_RENDER_MEMORY, RENDER_SECONDS, work_budget
 from ._mapper import (
@@ -82,8 +83,10 @@ __all__ = [
     "preview_lines",
     "render_body",
     "render_mapping",
+    "render_payload",
     "render_text",
     "render_to_bytes",
+    "render_xml_body",
 ]
 
 #: Most entries list_paths returns; enough for any order, bounded for the UI.
@@ -110,12 +113,15 @@ def render_mapping(lines, data):
         return render_node(tree, data, [])
 
 
-def render_text(text, data):
-    """Render a plain-text template (e.g. an email subject) in the sandbox."""
+def render_text(text, data, xml=False):
+    """Render a plain-text template (e.g. an email subject) in the sandbox.
+
+    ``xml``: the text is an XML body, every printed value is escaped for XML.
+    """
     ensure_plain(data)
     chunks, size = [], 0
     with work_budget():
-        template = compile_template(text)
+        template = compile_template(text, xml)
         try:
             # Streamed so a runaway loop is stopped as soon as the output
             # passes the limit instead of after it has been built.
@@ -132,9 +138,9 @@ def render_text(text, data):
     return "".join(chunks)
 
 
-def check_body_syntax(body):
+def check_body_syntax(body, xml=False):
     """Raise RenderError if an advanced body (or any template text) does not compile."""
-    compile_template(body)
+    compile_template(body, xml)
 
 
 check_text_syntax = check_body_syntax
@@ -171,6 +177,24 @@ def render_body(body, data):
         raise RenderError(_lt("The template output is not valid JSON: %(detail)s"), cause=exc) from None
     except RecursionError:
         raise RenderError(_lt("The template output is nested too deeply")) from None
+
+
+def render_xml_body(body, data):
+    """Render an advanced XML body: the exact UTF-8 bytes, checked well-formed."""
+    return formats.xml_body_to_bytes(render_text(body, data, xml=True))
+
+
+def render_payload(kind, value, fmt, xml_root, xml_namespace, data):  # noqa: PLR0917 - a template's spec, then data
+    """The payload bytes of a template: ``kind`` "mapper" (``value``: lines) or "advanced"
+    (``value``: the body), written in ``fmt`` (see ``formats``)."""
+    if kind == "advanced" and fmt == formats.XML:
+        return render_xml_body(value, data)
+    document = render_body(value, data) if kind == "advanced" else render_mapping(value, data)
+    if fmt == formats.XML:
+        return formats.to_xml(document, xml_root, xml_namespace)
+    if fmt == formats.FORM:
+        return formats.to_form(document)
+    return render_to_bytes(document)
 
 
 class _ConstantError(EngineMessage, ValueError):
@@ -381,7 +405,7 @@ def _expression_chains(source):
     return [chain for _length, chain in sorted(chains)]
 
 
-def _leaf_expression(leaf, depth, needed):
+def _leaf_expression(leaf, depth, needed, printed=" | tojson"):
     if leaf.if_missing == "omit":
         raise RenderError(
             _lt(
@@ -398,14 +422,14 @@ def _leaf_expression(leaf, depth, needed):
         chain = [] if leaf.required else _expression_chains(leaf.source)
     typed = f" | as_type({_type_arguments(leaf)})" if leaf.value_type != "auto" else ""
     if leaf.required:
-        return f"{value} | required({jinja_literal(leaf.source)}){typed} | tojson"
+        return f"{value} | required({jinja_literal(leaf.source)}){typed}{printed}"
     guards = " and ".join([f"{part} is defined" for part in chain] + [f"{value} is not none"])
     if leaf.default is not None:  # the default is converted like a value
-        return f"({value} if {guards} else {jinja_literal(leaf.default)}){typed} | tojson"
+        return f"({value} if {guards} else {jinja_literal(leaf.default)}){typed}{printed}"
     # the empty value (or null) is not converted
     fallback = "none" if leaf.if_missing == "null" else jinja_literal(empty_value(leaf.value_type))
     present = f"({value}{typed})" if typed else value
-    return f"({present} if {guards} else {fallback}) | tojson"
+    return f"({present} if {guards} else {fallback}){printed}"
 
 
 def _type_arguments(leaf):
@@ -459,6 +483,87 @@ def mapping_to_body(lines):
     """An advanced body that renders the same JSON as the mapping ``lines``."""
     tree, _uses_expressions = compile_mapping(normalize_lines(lines))
     return _emit(tree, 0, 0, set()) + "\n"
+
+
+# -- the advanced XML body of a mapping ------------------------------------------------------------
+# The same rules as formats.to_xml: a key is an element, a list repeats its key's element (a list in a
+# list: <item> elements), "@name" is an attribute, "#text" the element's text. Printed values are
+# escaped by the XML body's environment; null prints nothing.
+
+
+def _xml_value(leaf, depth, needed):
+    return "{{ " + _leaf_expression(leaf, depth, needed, printed="") + " }}"
+
+
+def _xml_element(node, name, pad, depth, needed):
+    """One element named ``name`` holding ``node``."""
+    kind = type(node)
+    if kind is _Leaf:
+        return f"{pad}<{name}>{_xml_value(node, depth, needed)}</{name}>"
+    if kind is not _Object:  # a list in a list
+        return f"{pad}<{name}>\n{_xml_items(node, 'item', pad + '  ', depth, needed)}\n{pad}</{name}>"
+    attributes, text, children = "", "", []
+    for key, child in node.fields.items():
+        if key == "#text" or key.startswith("@"):
+            if type(child) is not _Leaf:
+                raise RenderError(
+                    _lt("'%(path)s' is an XML attribute or text: it cannot be an object or a list"),
+                    params={"path": key},
+                )
+            if key == "#text":
+                text = _xml_value(child, depth, needed)
+            else:
+                formats.check_xml_name(key[1:], key)
+                attributes += f' {key[1:]}="{_xml_value(child, depth, needed)}"'
+            continue
+        children.append((key, child))
+    if not children:
+        return f"{pad}<{name}{attributes}>{text}</{name}>"
+    # Mixed content (text and elements): no whitespace may be added between them.
+    inner_pad, joiner = ("", "") if text else (pad + "  ", "\n")
+    parts = []
+    for key, child in children:
+        formats.check_xml_name(key)
+        if type(child) in (_Iter, _Indexed):
+            parts.append(_xml_items(child, key, inner_pad, depth, needed))
+        else:
+            parts.append(_xml_element(child, key, inner_pad, depth, needed))
+    if text:
+        return f"{pad}<{name}{attributes}>{text}" + "".join(parts) + f"</{name}>"
+    return f"{pad}<{name}{attributes}>\n" + joiner.join(parts) + f"\n{pad}</{name}>"
+
+
+def _xml_items(node, name, pad, depth, needed):
+    """The repeated elements named ``name`` of a list node."""
+    if type(node) is _Indexed:
+        return "\n".join(
+            _xml_element(node.fields[index], name, pad, depth, needed) if index in node.fields else f"{pad}<{name}/>"
+            for index in range(max(node.fields) + 1)
+        )
+    inner = set()  # outer list levels the element refers to as pb_itemN
+    element = _xml_element(node.fields[ITER], name, pad + "  ", node.level, inner)
+    needed.update(level for level in inner if level < node.level)
+    chain = _getter_chain(node.getter, depth, needed)
+    source = chain[-1]
+    if not has_required(node):  # a missing input list is no element, as in the mapper
+        guards = " and ".join([f"{part} is defined" for part in chain] + [f"{source} is not none"])
+        source = f"({source} if {guards} else [])"
+    keep = f"{{% set pb_item{node.level} = item %}}" if node.level in inner else ""
+    # "-": the loop adds no whitespace of its own (it may sit in an element's mixed content)
+    return f"{pad}{{%- for item in {source} -%}}{keep}\n{element}\n{pad}{{%- endfor -%}}"
+
+
+def mapping_to_xml_body(lines, root=formats.DEFAULT_XML_ROOT, namespace=None):
+    """An advanced XML body that renders the same XML as the mapping ``lines`` (formats.to_xml)."""
+    tree, _uses_expressions = compile_mapping(normalize_lines(lines))
+    root = (root or formats.DEFAULT_XML_ROOT).strip()
+    formats.check_xml_name(root)
+    namespace = formats.check_namespace(namespace)
+    body = _xml_element(tree, root, "", 0, set())
+    if namespace:
+        first_end = body.index(">") if not body.startswith(f"<{root}>") else len(root) + 1
+        body = body[:first_end] + f' xmlns="{namespace}"' + body[first_end:]
+    return formats.XML_DECLARATION.decode() + body + "\n"
 
 
 def pretty_json(text):

@@ -5,7 +5,7 @@ from odoo import _, api, fields, models, tools
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
-from ..engine import render
+from ..engine import formats
 
 CRON_XMLID = "postback_connector.ir_cron_send_deliveries"
 MAX_RUNNERS = 16
@@ -105,7 +105,7 @@ class PostbackDelivery(models.Model):
     @api.depends("payload")
     def _compute_payload_pretty(self):
         for delivery in self:
-            delivery.payload_pretty = render.pretty_json(delivery.payload)
+            delivery.payload_pretty = formats.pretty(delivery.payload, formats.detect(delivery.payload))
 
     @api.depends("event_id", "trigger_id")
     def _compute_display_name(self):

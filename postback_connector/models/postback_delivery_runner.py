@@ -620,7 +620,7 @@ class _Run:
                     if event.id not in documents:
                         documents[event.id] = event._get_data()
                     if trigger.id not in specs:
-                        specs[trigger.id] = trigger.template_id._get_render_spec()
+                        specs[trigger.id] = trigger.template_id._get_render_spec(trigger.payload_format)
                     body = model.env["postback.template"]._render_spec(specs[trigger.id], documents[event.id])
                     new_payload = body.decode()
                 if len(body) > max_payload:

@@ -4,7 +4,7 @@ import json
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
-from ..engine import render
+from ..engine import formats, render
 from ..engine_i18n import engine_text
 
 PREVIEW_INDENT = 2
@@ -52,13 +52,33 @@ class PostbackTemplate(models.Model):
         required=True,
         tracking=True,
     )
+    payload_format = fields.Selection(
+        [("json", "JSON"), ("xml", "XML"), ("form", "Form (URL-encoded)")],
+        string="Format",
+        default="json",
+        required=True,
+        tracking=True,
+        help="The format of the preview, and the language of an advanced body. Each trigger sends in its own "
+        "format: the same Template Mapper lines give JSON (application/json), XML (application/xml) or a form "
+        "body (application/x-www-form-urlencoded, nested fields as order[lines][0][sku]); an advanced body "
+        "written in XML is sent as XML only, one written in JSON as JSON or form.",
+    )
+    xml_root = fields.Char(
+        string="XML root element", default=formats.DEFAULT_XML_ROOT,
+        help="The name of the element that holds the whole message.",
+    )
+    xml_namespace = fields.Char(
+        string="XML namespace",
+        help="Optional: the default namespace of every element, e.g. urn:example:orders:1.",
+    )
     line_ids = fields.One2many(
         "postback.template.line", "template_id", string="Mapping", copy=True
     )
     body = fields.Text(
         string="Advanced body",
-        help="A Jinja2 text that renders JSON. Use the tojson filter for values, "
-        'e.g. {"ref": {{ order.reference | tojson }}}.',
+        help="A Jinja2 text that renders JSON (for the JSON and form formats: use the tojson filter for values, "
+        'e.g. {"ref": {{ order.reference | tojson }}}) or, for the XML format, the XML itself (values are '
+        "escaped for XML, e.g. <ref>{{ order.reference }}</ref>).",
     )
     trigger_ids = fields.One2many("postback.trigger", "template_id", string="Triggers")
     trigger_event_type_ids = fields.Many2many(
@@ -92,6 +112,9 @@ class PostbackTemplate(models.Model):
     @api.depends(
         "mode",
         "body",
+        "payload_format",
+        "xml_root",
+        "xml_namespace",
         "sample_source",
         "custom_sample",
         "event_type_id",
@@ -150,7 +173,19 @@ class PostbackTemplate(models.Model):
                     _("Template “%(name)s”: %(error)s", name=template.name, error=engine_text(self.env, error))
                 ) from error
 
-    @api.constrains("mode", "body")
+    @api.constrains("payload_format", "xml_root", "xml_namespace")
+    def _check_xml_root(self):
+        for template in self.filtered(lambda t: t.payload_format == "xml" and t.mode == "mapper"):
+            try:
+                formats.check_xml_name((template.xml_root or formats.DEFAULT_XML_ROOT).strip())
+                formats.check_namespace(template.xml_namespace)
+            except render.RenderError as error:
+                raise ValidationError(
+                    _("Template “%(name)s”: %(error)s", name=template.name,
+                      error=engine_text(self.env, error))
+                ) from error
+
+    @api.constrains("mode", "body", "payload_format")
     def _check_body(self):
         for template in self.filtered(lambda t: t.mode == "advanced"):
             if not (template.body or "").strip():
@@ -159,7 +194,7 @@ class PostbackTemplate(models.Model):
                       template.name)
                 )
             try:
-                render.check_body_syntax(template.body)
+                render.check_body_syntax(template.body, xml=template.payload_format == "xml")
             except render.RenderError as error:
                 raise ValidationError(
                     _("Template “%(name)s”: %(error)s", name=template.name, error=engine_text(self.env, error))
@@ -200,12 +235,16 @@ class PostbackTemplate(models.Model):
     def action_switch_to_advanced(self):
         """Pre-fill the advanced body from the mapping so nothing has to be retyped."""
         for template in self:
-            template.write(
-                {
-                    "body": render.mapping_to_body(template._get_mapping_lines()),
-                    "mode": "advanced",
-                }
-            )
+            lines = template._get_mapping_lines()
+            try:
+                body = render.mapping_to_xml_body(lines, template.xml_root, template.xml_namespace) \
+                    if template.payload_format == "xml" else render.mapping_to_body(lines)
+            except render.RenderError as error:
+                raise UserError(
+                    _("Template “%(name)s” cannot be converted to an advanced body: %(error)s", name=template.name,
+                      error=engine_text(self.env, error))
+                ) from error
+            template.write({"body": body, "mode": "advanced"})
         return True
 
     def action_switch_to_mapper(self):
@@ -273,38 +312,56 @@ class PostbackTemplate(models.Model):
         self.ensure_one()
         return [line._to_engine_line() for line in self.line_ids.sorted("sequence")]
 
-    def _get_render_spec(self):
-        """Plain, hashable description of the template, safe to use outside the ORM."""
+    def _format_mismatch(self, fmt):
+        """Why the template cannot be sent in ``fmt`` (an advanced body is written in one
+        language), or False."""
         self.ensure_one()
+        if self.mode != "advanced" or not fmt or (self.payload_format == "xml") == (fmt == "xml"):
+            return False
+        labels = dict(self._fields["payload_format"]._description_selection(self.env))
+        return _("its advanced body is written in %(written)s, it cannot be sent as %(wanted)s: choose the "
+                 "%(written)s format on the trigger, or another template",
+                 written=labels.get("xml" if self.payload_format == "xml" else "json"),
+                 wanted=labels.get(fmt, fmt))
+
+    def _get_render_spec(self, fmt=None):
+        """Plain, hashable description of the template rendered in ``fmt`` (by default its own
+        format), safe to use outside the ORM: ``(kind, body or lines, format, XML root, XML namespace)``."""
+        self.ensure_one()
+        value = self.body or "" if self.mode == "advanced" else tuple(self._get_mapping_lines())
         if self.mode == "advanced":
-            return ("advanced", self.body or "")
-        return ("mapper", tuple(self._get_mapping_lines()))
+            # The body's own language decides how it is read (a mismatch is refused before a send).
+            fmt = formats.XML if self.payload_format == formats.XML else (
+                fmt if fmt in (formats.JSON, formats.FORM) else formats.JSON)
+        return (self.mode, value, fmt or self.payload_format or formats.JSON,
+                self.xml_root or formats.DEFAULT_XML_ROOT, self.xml_namespace or None)
 
     @staticmethod
     def _render_spec(spec, data):
         """Render ``data`` with a spec from :meth:`_get_render_spec` into payload bytes."""
-        kind, value = spec
-        document = render.render_body(value, data) if kind == "advanced" else render.render_mapping(value, data)
-        return render.render_to_bytes(document)
+        return render.render_payload(*spec, data)
 
-    def _render_payload(self, data):
-        """Render the template over ``data``; return the payload bytes or raise RenderError."""
+    def _render_payload(self, data, fmt=None):
+        """Render the template over ``data`` in ``fmt``; return the payload bytes or raise RenderError."""
         self.ensure_one()
-        return self._render_spec(self._get_render_spec(), data)
+        return self._render_spec(self._get_render_spec(fmt), data)
 
-    def _preview_for(self, data):
-        """Return ``(pretty payload, error message)`` for ``data``, never raising."""
+    def _preview_for(self, data, fmt=None):
+        """Return ``(pretty payload, error message)`` for ``data`` in ``fmt``, never raising."""
         self.ensure_one()
+        mismatch = self._format_mismatch(fmt)
+        if mismatch:
+            return False, _("Template “%(name)s”: %(error)s.", name=self.name, error=mismatch)
         try:
-            payload = self._render_payload(data)
+            payload = self._render_payload(data, fmt)
         except render.RenderError as error:
             return False, engine_text(self.env, error)
-        return json.dumps(json.loads(payload), indent=PREVIEW_INDENT, ensure_ascii=False), False
+        return formats.pretty(payload, fmt or self.payload_format), False
 
-    def _event_failures(self, event_types):
+    def _event_failures(self, event_types, fmt=None):
         """``[(event type, error text)]`` for each event whose sample data the template fails on."""
         self.ensure_one()
-        spec = self._get_render_spec()
+        spec = self._get_render_spec(fmt)
         failures = []
         for event_type in event_types:
             try:
@@ -319,8 +376,14 @@ class PostbackTemplate(models.Model):
             [("template_id", "in", self.ids), ("state", "=", "active")]
         )
         for template in self:
-            events = triggers.filtered(lambda t, tmpl=template: t.template_id == tmpl).event_type_ids
-            failures = template.sudo()._event_failures(events)
+            failures = []
+            for trigger in triggers.filtered(lambda t, tmpl=template: t.template_id == tmpl):
+                mismatch = template._format_mismatch(trigger.payload_format)
+                if mismatch:
+                    raise ValidationError(
+                        _("Template “%(name)s” is used by the active trigger “%(trigger)s”: %(error)s.",
+                          name=template.name, trigger=trigger.name, error=mismatch))
+                failures += template.sudo()._event_failures(trigger.event_type_ids, trigger.payload_format)
             if failures:
                 event_type, error = failures[0]
                 raise ValidationError(
@@ -329,15 +392,18 @@ class PostbackTemplate(models.Model):
                       name=template.name, event=event_type.name, error=error.rstrip("."))
                 )
 
-    @api.constrains("mode", "body", "line_ids")
+    @api.constrains("mode", "body", "line_ids", "payload_format", "xml_root", "xml_namespace")
     def _check_active_triggers_still_render(self):
         self._check_live_triggers()
 
-    def _check_renders(self, data):
+    def _check_renders(self, data, fmt=None):
         """Raise a UserError with the render error, for buttons that need a valid payload."""
         self.ensure_one()
+        mismatch = self._format_mismatch(fmt)
+        if mismatch:
+            raise UserError(_("Template “%(name)s”: %(error)s.", name=self.name, error=mismatch))
         try:
-            return self._render_payload(data)
+            return self._render_payload(data, fmt)
         except render.RenderError as error:
             raise UserError(
                 _("Template “%(name)s” cannot be rendered: %(error)s", name=self.name,

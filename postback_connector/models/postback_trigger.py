@@ -9,8 +9,8 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import email_normalize
 
+from ..engine import formats, lifecycle, netcheck, render, signing
 from ..engine import http as engine_http
-from ..engine import lifecycle, netcheck, render, signing
 from ..engine_i18n import engine_text
 
 DEFAULT_TIMEOUT = 10.0
@@ -79,7 +79,12 @@ class PostbackTrigger(models.Model):
     http_method = fields.Selection(
         [("POST", "POST"), ("PUT", "PUT")], string="Method", default="POST", required=True
     )
-    payload_format = fields.Selection([("json", "JSON")], string="Format", default="json", required=True)
+    payload_format = fields.Selection(
+        [("json", "JSON"), ("xml", "XML"), ("form", "Form (URL-encoded)")],
+        string="Format", default="json", required=True, tracking=True,
+        help="How the body is written: JSON (application/json), XML (application/xml) or a form body "
+        "(application/x-www-form-urlencoded). An email attaches it as a .json, .xml or .txt file.",
+    )
     header_ids = fields.One2many(
         "postback.trigger.header", "trigger_id", string="Custom headers", copy=True
     )
@@ -291,6 +296,9 @@ class PostbackTrigger(models.Model):
             if not trigger.template_id:
                 raise UserError(_("Trigger “%s”: choose or create a template first.", trigger.name))
             failure = trigger._template_failure()
+            if failure and failure.pop("mismatch", False):
+                raise UserError(_("Trigger “%(trigger)s” cannot be activated: its template “%(template)s”: "
+                                  "%(error)s.", **failure))
             if failure:
                 raise UserError(
                     _("Trigger “%(trigger)s” cannot be activated: its template “%(template)s” fails on the "
@@ -303,19 +311,33 @@ class PostbackTrigger(models.Model):
     def _template_failure(self):
         """The first event whose sample data the template fails on, as message arguments (or None)."""
         self.ensure_one()
-        failures = self.template_id.sudo()._event_failures(self.event_type_ids)
+        mismatch = self.template_id.sudo()._format_mismatch(self.payload_format)
+        if mismatch:
+            return {"trigger": self.name, "template": self.template_id.name, "event": "",
+                    "error": mismatch, "mismatch": True}
+        failures = self.template_id.sudo()._event_failures(self.event_type_ids, self.payload_format)
         if not failures:
             return None
         event_type, error = failures[0]
         return {"trigger": self.name, "template": self.template_id.name, "event": event_type.name,
                 "error": error.rstrip(".")}
 
-    @api.constrains("event_type_ids", "template_id", "state")
+    @api.onchange("template_id")
+    def _onchange_template_format(self):
+        """An advanced body is written in one language: follow it."""
+        template = self.template_id
+        if template.mode == "advanced" and template._format_mismatch(self.payload_format):
+            self.payload_format = "xml" if template.payload_format == "xml" else "json"
+
+    @api.constrains("event_type_ids", "template_id", "state", "payload_format")
     def _check_active_template_renders(self):
         if self.env.context.get("postback_templates_checked"):
             return
         for trigger in self.filtered(lambda t: t.state == "active" and t.template_id):
             failure = trigger._template_failure()
+            if failure and failure.pop("mismatch", False):
+                raise ValidationError(_("Trigger “%(trigger)s” is active and its template “%(template)s”: "
+                                        "%(error)s.", **failure))
             if failure:
                 raise ValidationError(
                     _("Trigger “%(trigger)s” is active and its template “%(template)s” would fail on the "
@@ -544,7 +566,7 @@ class PostbackTrigger(models.Model):
         """
         self.ensure_one()
         method, url, timeout = self.http_method, self.url, self.timeout or DEFAULT_TIMEOUT
-        base_headers = {"Content-Type": "application/json"}
+        base_headers = {"Content-Type": formats.content_type(self.payload_format)}
         base_headers.update({h.name.strip(): h.value or "" for h in self.sudo().header_ids})
         secrets = self._get_signing_secrets()
 
@@ -581,11 +603,15 @@ class PostbackTrigger(models.Model):
         return " ".join(str(subject).split())[:250]
 
     def _prepare_mail_values(self, body, data, webhook_id):
-        """Values of the mail.mail of one email delivery: pretty body + .json attachment."""
+        """Values of the mail.mail of one email delivery: the body shown in the email, and attached
+        in the template's format (.json, .xml, .txt for a form body)."""
         self.ensure_one()
-        pretty = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+        fmt = self.payload_format or formats.JSON
+        pretty = formats.pretty(body, fmt)
+        extension, mimetype = formats.ATTACHMENTS.get(fmt, formats.ATTACHMENTS[formats.JSON])
         order_ref = (data.get("order") or {}).get("reference") or "order"
-        filename = "%s-%s.json" % (order_ref.replace("/", "-"), (data.get("event") or {}).get("type", "event"))
+        filename = "%s-%s.%s" % (
+            order_ref.replace("/", "-"), (data.get("event") or {}).get("type", "event"), extension)
         return {
             "subject": self._render_email_subject(data),
             "email_to": self.email_to,
@@ -593,7 +619,7 @@ class PostbackTrigger(models.Model):
             "body_html": "<pre>%s</pre>" % escape(pretty),
             "auto_delete": False,
             "headers": json.dumps({"X-Postback-Id": webhook_id}),
-            "attachment_ids": [(0, 0, {"name": filename, "raw": body, "mimetype": "application/json"})],
+            "attachment_ids": [(0, 0, {"name": filename, "raw": body, "mimetype": mimetype})],
         }
 
     def _send_email_now(self, key, body, data, webhook_id):
@@ -626,7 +652,7 @@ class PostbackTrigger(models.Model):
         ``data_label`` says where ``data`` comes from ("the sample data of “Order shipped”").
         """
         self.ensure_one()
-        body = self.template_id._check_renders(data)
+        body = self.template_id._check_renders(data, self.payload_format)
         webhook_id = "msg_test_%s" % uuid.uuid4().hex
         values = {"last_test_date": fields.Datetime.now()}
         if self.channel == "email":

@@ -107,7 +107,8 @@ class PostbackTemplatePreview(models.TransientModel):
                 wizard.error_msg = error.args[0]
                 continue
             wizard.input_data = json.dumps(data, indent=2, ensure_ascii=False)
-            wizard.payload, wizard.error_msg = wizard.template_id._preview_for(data)
+            wizard.payload, wizard.error_msg = wizard.template_id._preview_for(
+                data, wizard.trigger_id.sudo().payload_format or None)
 
     # ------------------------------------------------------------------
     # Permissions

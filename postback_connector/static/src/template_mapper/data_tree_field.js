@@ -128,7 +128,7 @@ export class PostbackDataTreeField extends Component {
 
     async onPick(path, value) {
         if (this.advanced) {
-            await this.insertInBody(jinjaExpression(path));
+            await this.insertInBody(jinjaExpression(path, this.props.record.data.payload_format));
             return;
         }
         const lines = this.props.record.data.line_ids;

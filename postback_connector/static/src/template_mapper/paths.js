@@ -112,7 +112,11 @@ export function suggestType(value) {
     }
 }
 
-/** A Jinja expression for the advanced body: list paths read the first element. */
-export function jinjaExpression(path) {
-    return `{{ ${path.replaceAll("[]", "[0]")} | tojson }}`;
+/**
+ * A Jinja expression for the advanced body: list paths read the first element.
+ * A JSON body prints values as JSON; an XML body prints their text (escaped for XML).
+ */
+export function jinjaExpression(path, format = "json") {
+    const expression = path.replaceAll("[]", "[0]");
+    return format === "xml" ? `{{ ${expression} }}` : `{{ ${expression} | tojson }}`;
 }
