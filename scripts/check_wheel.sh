@@ -193,7 +193,7 @@ errors = []
 if meta["Name"] != f"odoo-addon-{addon}":
     errors.append(f"Name is {meta['Name']!r}, expected 'odoo-addon-{addon}'")
 names = {canonicalize_name(Requirement(r).name) for r in reqs}
-for needed in ("jinja2", "requests"):
+for needed in ("jinja2", "lxml", "requests"):
     if needed not in names:
         errors.append(f"Requires-Dist lacks {needed}")
 for n in sorted(names):
