@@ -22,7 +22,10 @@ it is bounded:
   values) becomes bounded, printable text (``clean_text``), safe to store.
 * **Start times.** A request carries ``latest_start`` (monotonic): not
   started by then, it comes back ``skipped`` with ``released=True``, so a
-  runner never sends past its own time budget.
+  runner never sends past its own time budget. It may also carry
+  ``not_before`` (monotonic): it waits, without holding a thread or a lane,
+  until then (the runner's per-endpoint rate limit schedules its requests
+  this way, so a throttled endpoint never holds up the others).
 
 The wire protocol is the standard library's ``http.client`` (what urllib3
 and ``requests`` use underneath): one keep-alive connection per lane, kept
@@ -31,6 +34,7 @@ Proxies from the environment (``HTTP(S)_PROXY``, ``NO_PROXY``) are honoured.
 """
 
 import codecs
+import heapq
 import http.client
 import queue
 import re
@@ -104,6 +108,8 @@ class OutgoingRequest:
     connect_timeout: float = 5.0
     #: time.monotonic() after which the request must not start (None: any time).
     latest_start: float | None = None
+    #: time.monotonic() before which the request must not start (None: at once).
+    not_before: float | None = None
 
 
 @dataclass
@@ -425,6 +431,12 @@ class HttpSender:
         self._proxies = {}
         self._pool = None
         self._running = 0
+        # Jobs waiting for their not_before: a heap of (time, sequence, job, callback), one timer thread.
+        self._delayed = []
+        self._delayed_seq = 0
+        self._timer = None
+        self._timer_wake = threading.Condition(self._lock)
+        self._closed = False
 
     # -- life cycle ------------------------------------------------------
 
@@ -443,7 +455,13 @@ class HttpSender:
         with self._lock:
             for host in self._hosts.values():
                 host.queue.clear()
+            self._delayed.clear()
+            self._closed = True
+            self._timer_wake.notify_all()
             pool, self._pool = self._pool, None
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.join()
         if pool is not None:
             pool.shutdown(wait=True)
         with self._lock:
@@ -485,19 +503,32 @@ class HttpSender:
                 while host.queue:
                     job, _callback = host.queue.popleft()
                     outcomes.append(Outcome(job.key, None, error=RELEASED_ERROR, skipped=True, released=True))
+            for _at, _seq, job, _callback in self._delayed:
+                outcomes.append(Outcome(job.key, None, error=RELEASED_ERROR, skipped=True, released=True))
+            self._delayed.clear()
         return outcomes
 
     @property
     def busy(self):
-        """Jobs running or queued."""
+        """Jobs running, queued or waiting for their start time."""
         with self._lock:
-            return self._running + sum(len(h.queue) for h in self._hosts.values())
+            return self._running + sum(len(h.queue) for h in self._hosts.values()) + len(self._delayed)
+
+    @property
+    def delayed(self):
+        """Jobs waiting for their ``not_before``."""
+        with self._lock:
+            return len(self._delayed)
 
     # -- submitting ----------------------------------------------------------
 
     def submit(self, job, callback=None):
         """Queue a job; its Outcome goes to ``callback`` (default: the ``results`` queue)."""
         callback = callback or self.results.put
+        not_before = getattr(job, "not_before", None)
+        if not_before is not None and not_before > time.monotonic():
+            self._submit_later(not_before, job, callback)
+            return
         origin = job.origin if isinstance(job, CallJob) else _origin(job.url)
         outcome = None
         with self._lock:
@@ -516,6 +547,32 @@ class HttpSender:
                 host.queue.append((job, callback))
         if outcome is not None:
             callback(outcome)
+
+    def _submit_later(self, at, job, callback):
+        with self._lock:
+            if self._closed:
+                return
+            heapq.heappush(self._delayed, (at, self._delayed_seq, job, callback))
+            self._delayed_seq += 1
+            if self._timer is None:
+                self._timer = threading.Thread(target=self._release_delayed, name="postback-http-timer", daemon=True)
+                self._timer.start()
+            self._timer_wake.notify()
+
+    def _release_delayed(self):
+        """The timer thread: submit each delayed job at its time (it then queues like any other)."""
+        while True:
+            with self._lock:
+                while not self._closed and (not self._delayed or self._delayed[0][0] > time.monotonic()):
+                    wait = self._delayed[0][0] - time.monotonic() if self._delayed else None
+                    self._timer_wake.wait(wait)
+                if self._closed:
+                    return
+                due = []
+                while self._delayed and self._delayed[0][0] <= time.monotonic():
+                    due.append(heapq.heappop(self._delayed))
+            for _at, _seq, job, callback in due:
+                self.submit(job, callback)
 
     def send_all(self, jobs):
         """Send every job and wait; one Outcome per job, in the same order."""

@@ -49,6 +49,7 @@ from odoo.tools import SQL
 from .. import compat
 from ..engine import http as engine_http
 from ..engine import lifecycle, render, retry
+from .postback_endpoint import THROTTLE_HORIZON
 
 _logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ CLAIM_SETTINGS = "SET LOCAL jit = off; SET LOCAL enable_sort = off"
 EMAIL_ORIGIN = ("smtp", "odoo", 0)
 #: Seconds between two writes of endpoint health (sooner when an endpoint goes down).
 HEALTH_INTERVAL = 1.0
+THROTTLED_ERROR = "Not attempted yet: the endpoint's rate limit; queued for its next free slot"
 #: Retries further away than this are left to the cron's regular interval.
 WAKE_HORIZON = 3600
 
@@ -559,7 +561,8 @@ class _Run:
                 wrote = True
                 last_write = now
             claimed = 0
-            if claiming and len(self.inflight) <= low_water and (
+            # Requests waiting for a rate-limited endpoint's slot do not hold up the claims of the others.
+            if claiming and len(self.inflight) - self.sender.delayed <= low_water and (
                 wrote or not self.inflight or now - last_empty_claim >= EMPTY_CLAIM_PAUSE
             ):
                 claimed = self._claim_and_send(self.batch_size - len(self.inflight))
@@ -608,6 +611,7 @@ class _Run:
         lease_end = _utc(now_epoch + self.lease_seconds)
         jobs, leases, failures = [], [], []
         documents, specs = {}, {}
+        throttled = {}  # endpoint id -> (rate, its requests in claim order)
         max_payload = self.settings["max_payload"]
         for delivery in batch:
             trigger = delivery.trigger_id
@@ -657,6 +661,8 @@ class _Run:
             else:
                 request = info["factory"](delivery.id, body, delivery.webhook_id)
                 request.latest_start = self.hard_end - request.timeout
+                if info["rate"]:
+                    throttled.setdefault(info["endpoint_id"], (info["rate"], []))[1].append(request)
                 jobs.append(request)
         if self.may_commit and not self.lease_wake:
             # If this worker dies, its leases end then: make sure a cron runs at that time.
@@ -664,6 +670,8 @@ class _Run:
             cron = self.env.ref("postback_connector.ir_cron_send_deliveries", raise_if_not_found=False)
             if cron:
                 cron.sudo()._trigger(lease_end + timedelta(seconds=1))
+        if throttled:
+            jobs = self._pace(jobs, throttled)
         # Failures are leased too: their outcome is written like any other.
         self._lease(leases + [(delivery.id, None) for delivery, _error in failures], lease_end)
         for delivery, error in failures:
@@ -685,6 +693,28 @@ class _Run:
                 self.sender.submit(job)
         return len(batch)
 
+    def _pace(self, jobs, throttled):
+        """Give the requests of rate-limited endpoints their sending slots (reserved in the
+        database, so the rate holds across runners): each waits for its slot in the sender
+        without holding a lane; those without a slot within the horizon go back to the queue
+        untouched (no attempt), due when the endpoint's next slot is free."""
+        horizon = min(THROTTLE_HORIZON, max(0.0, self.claim_until - time.monotonic()))
+        grants = self.env["postback.endpoint"]._reserve_slots(
+            {endpoint_id: (len(requests), rate) for endpoint_id, (rate, requests) in throttled.items()}, horizon)
+        now = time.monotonic()
+        postponed = set()
+        for endpoint_id, (_rate, requests) in throttled.items():
+            first, step, granted, next_free = grants.get(endpoint_id, (0.0, 0.0, len(requests), 0.0))
+            for index, request in enumerate(requests):
+                if index < granted:
+                    request.not_before = now + first + index * step
+                    request.latest_start = max(request.latest_start or 0.0, request.not_before + 1.0)
+                else:
+                    postponed.add(request.key)
+                    self.buffer.append(engine_http.Outcome(
+                        request.key, None, error=THROTTLED_ERROR, skipped=True, blocked_for=max(0.0, next_free)))
+        return [job for job in jobs if isinstance(job, tuple) or job.key not in postponed] if postponed else jobs
+
     def _lease(self, leases, lease_end):
         if not leases:
             return
@@ -705,6 +735,7 @@ class _Run:
                 "retry_on_failure": trigger.retry_on_failure,
                 "email": trigger.channel == "email",
                 "factory": None if trigger.channel == "email" else trigger._http_request_factory(),
+                "rate": (endpoint.rate_limit or 0.0) if trigger.channel == "url" else 0.0,
                 # A receiver may echo the request's headers: their values are secrets.
                 "secrets": trigger._header_secrets(),
             }

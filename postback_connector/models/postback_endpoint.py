@@ -6,7 +6,10 @@ stops answering, the first runner that meets it pauses it (``cooldown_until``)
 and postpones its waiting deliveries, so no other runner pays the timeout
 again until the pause ends. Written by the runner only, in bulk.
 """
-from odoo import api, fields, models
+import math
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tools import SQL
 
 from .. import compat
@@ -15,6 +18,13 @@ from ..engine import lifecycle
 
 #: Weight of the newest request in the latency average.
 LATENCY_WEIGHT = 0.2
+#: Highest rate limit a merchant can set (requests per second).
+MAX_RATE_LIMIT = 1000.0
+#: Requests are paced this much under the rate, so that network jitter never makes the
+#: receiver see more than its rate in any second.
+RATE_MARGIN = 1.05
+#: How far ahead one claim of a runner reserves sending slots of a throttled endpoint.
+THROTTLE_HORIZON = 2.0
 
 
 class PostbackEndpoint(models.Model):
@@ -41,8 +51,35 @@ class PostbackEndpoint(models.Model):
     latency_ms = fields.Float(string="Average answer time (ms)", readonly=True, digits=(16, 1))
     request_count = fields.Integer(string="Requests", readonly=True)
     failure_count = fields.Integer(string="Failed requests", readonly=True)
+    rate_limit = fields.Float(
+        string="Max requests per second", digits=(16, 2),
+        help="Optional: the most postbacks per second this server receives, from all triggers and all runners "
+        "together (e.g. 5 for a receiver that allows 5 requests per second). Empty or 0: no limit. The other "
+        "endpoints are never held up by it.",
+    )
+    # Epoch seconds (database clock) of the next free sending slot of a throttled endpoint,
+    # shared by every runner: each claim reserves its slots here.
+    throttle_next = fields.Float(readonly=True, copy=False)
 
     _name_unique = compat.Constraint("unique(name)", "An endpoint is recorded once.")
+
+    @api.constrains("rate_limit")
+    def _check_rate_limit(self):
+        for endpoint in self:
+            if endpoint.rate_limit < 0 or endpoint.rate_limit > MAX_RATE_LIMIT:
+                raise ValidationError(_(
+                    "Endpoint %(name)s: the rate limit must be between 0 (no limit) and %(max)s requests per "
+                    "second.", name=endpoint.name, max=int(MAX_RATE_LIMIT)))
+
+    def write(self, vals):
+        # Endpoints are written by the runner (as the system); a manager may set the rate limit only.
+        if not self.env.su:
+            self.env["postback.trigger"]._postback_check_group(
+                _("Only Postback managers can change the rate limit of an endpoint."), manager=True)
+            if set(vals) - {"rate_limit"}:
+                raise AccessError(_("Only the rate limit of an endpoint can be changed; the rest is measured."))
+            return super(PostbackEndpoint, self.sudo()).write(vals)
+        return super().write(vals)
 
     def _compute_trigger_count(self):
         groups = self.env["postback.trigger"]._read_group(
@@ -104,6 +141,38 @@ class PostbackEndpoint(models.Model):
             " ON CONFLICT (name) DO NOTHING", name, self.env.uid, self.env.uid))
         self.env.cr.execute(SQL("SELECT id FROM postback_endpoint WHERE name = %s", name))
         return self.browse(self.env.cr.fetchone()[0])
+
+    @api.model
+    def _reserve_slots(self, wanted, horizon=THROTTLE_HORIZON):
+        """Reserve sending slots of throttled endpoints, shared by every runner.
+
+        ``wanted``: endpoint id -> (requests to send, rate per second). The endpoint rows
+        are locked (in id order) until the caller commits, so two runners never get the
+        same slots. Returns endpoint id -> (delay of the first slot, seconds between
+        slots, slots granted, seconds until the next free slot): slots are granted up to
+        ``horizon`` seconds ahead; the rest waits in the queue, not in a runner.
+        """
+        if not wanted:
+            return {}
+        self.env.cr.execute(SQL(
+            "SELECT id, COALESCE(throttle_next, 0), extract(epoch FROM clock_timestamp())::float"
+            " FROM postback_endpoint WHERE id IN %s ORDER BY id FOR NO KEY UPDATE", tuple(sorted(wanted))))
+        grants, rows = {}, []
+        for endpoint_id, next_free, db_now in self.env.cr.fetchall():
+            count, rate = wanted[endpoint_id]
+            step = RATE_MARGIN / rate
+            start = max(next_free, db_now)
+            room = db_now + horizon - start
+            granted = 0 if room < 0 else min(count, math.floor(room / step) + 1)
+            new_next = start + granted * step
+            grants[endpoint_id] = (start - db_now, step, granted, new_next - db_now)
+            if granted:
+                rows.append((endpoint_id, new_next))
+        if rows:
+            self.env.cr.execute_values(
+                "UPDATE postback_endpoint AS e SET throttle_next = v.next FROM (VALUES %s) AS v(id, next)"
+                " WHERE e.id = v.id", rows, template="(%s, %s::float)")
+        return grants
 
     @api.model
     def _record_health(self, samples, now):
