@@ -8,9 +8,11 @@ from . import postback_event
 from . import postback_transition
 from . import postback_delivery
 from . import postback_delivery_runner
+from . import postback_trigger_contact
 from . import postback_delivery_attempt
 from . import res_partner
 from . import res_config_settings
+from . import res_config_settings_contact
 from . import sale_order
 from . import stock_picking
 from . import payment_transaction
