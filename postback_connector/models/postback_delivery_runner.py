@@ -700,7 +700,8 @@ class _Run:
         untouched (no attempt), due when the endpoint's next slot is free."""
         horizon = min(THROTTLE_HORIZON, max(0.0, self.claim_until - time.monotonic()))
         grants = self.env["postback.endpoint"]._reserve_slots(
-            {endpoint_id: (len(requests), rate) for endpoint_id, (rate, requests) in throttled.items()}, horizon)
+            {endpoint_id: (len(requests), rate) for endpoint_id, (rate, requests) in throttled.items()}, horizon,
+            own_transaction=self.may_commit)
         now = time.monotonic()
         postponed = set()
         for endpoint_id, (_rate, requests) in throttled.items():

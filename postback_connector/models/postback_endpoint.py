@@ -143,22 +143,35 @@ class PostbackEndpoint(models.Model):
         return self.browse(self.env.cr.fetchone()[0])
 
     @api.model
-    def _reserve_slots(self, wanted, horizon=THROTTLE_HORIZON):
+    def _reserve_slots(self, wanted, horizon=THROTTLE_HORIZON, own_transaction=False):
         """Reserve sending slots of throttled endpoints, shared by every runner.
 
-        ``wanted``: endpoint id -> (requests to send, rate per second). The endpoint rows
-        are locked (in id order) until the caller commits, so two runners never get the
-        same slots. Returns endpoint id -> (delay of the first slot, seconds between
-        slots, slots granted, seconds until the next free slot): slots are granted up to
-        ``horizon`` seconds ahead; the rest waits in the queue, not in a runner.
+        ``wanted``: endpoint id -> (requests to send, rate per second). Returns endpoint
+        id -> (delay of the first slot, seconds between slots, slots granted, seconds until
+        the next free slot): slots are granted up to ``horizon`` seconds ahead; the rest
+        waits in the queue, not in a runner.
+
+        ``own_transaction`` (a runner that may commit): the reservation is a short
+        transaction of its own, READ COMMITTED, committed at once: the endpoint rows are
+        locked in id order for a few milliseconds, and each runner reads the slots the
+        others booked (the runner's own REPEATABLE READ snapshot would fail to lock a row
+        another runner just updated). Otherwise (tests) on this cursor.
         """
         if not wanted:
             return {}
-        self.env.cr.execute(SQL(
+        if not own_transaction:
+            return self._book_slots(self.env.cr, wanted, horizon)
+        with self.env.registry.cursor() as cr:
+            cr.execute(SQL("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
+            return self._book_slots(cr, wanted, horizon)
+
+    @api.model
+    def _book_slots(self, cr, wanted, horizon):
+        cr.execute(SQL(
             "SELECT id, COALESCE(throttle_next, 0), extract(epoch FROM clock_timestamp())::float"
             " FROM postback_endpoint WHERE id IN %s ORDER BY id FOR NO KEY UPDATE", tuple(sorted(wanted))))
         grants, rows = {}, []
-        for endpoint_id, next_free, db_now in self.env.cr.fetchall():
+        for endpoint_id, next_free, db_now in cr.fetchall():
             count, rate = wanted[endpoint_id]
             step = RATE_MARGIN / rate
             start = max(next_free, db_now)
@@ -169,7 +182,7 @@ class PostbackEndpoint(models.Model):
             if granted:
                 rows.append((endpoint_id, new_next))
         if rows:
-            self.env.cr.execute_values(
+            cr.execute_values(
                 "UPDATE postback_endpoint AS e SET throttle_next = v.next FROM (VALUES %s) AS v(id, next)"
                 " WHERE e.id = v.id", rows, template="(%s, %s::float)")
         return grants

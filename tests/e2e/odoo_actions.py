@@ -102,6 +102,8 @@ def make_trigger(env, partner, spec):
             "timeout": spec.get("timeout", 10.0),
         }
     )
+    if spec.get("rate_limit"):
+        trigger.endpoint_id.sudo().rate_limit = spec["rate_limit"]
     trigger._activate()
     return trigger
 

@@ -218,3 +218,60 @@ def test_one_endpoint_timing_out_does_not_stop_the_others(odoo_setup, e2e_db, re
     assert outcomes.get("retry", 0) <= 16, outcomes
     assert "skipped" not in outcomes, outcomes
     odoo_setup.run_action(e2e_db, "deactivate", {"trigger_ids": [dead["trigger_id"]]})
+
+
+def _most_in_one_second(times):
+    times, best, first = sorted(times), 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= 1.0:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+def test_a_rate_limit_holds_across_two_runners_without_slowing_the_other_endpoints(
+        odoo_setup, e2e_db, receivers, logdir, processes):
+    """Two runner processes share one throttled endpoint (10 requests per second): the receiver never
+    sees more than 10 in any second, while another endpoint gets its postbacks at full speed."""
+    rate = 10
+    with receivers.HttpReceiver() as throttled, receivers.HttpReceiver() as free:
+        scenario = odoo_setup.run_action(
+            e2e_db,
+            "scenario",
+            {
+                "customers": [
+                    {"customer": "E2E Throttled", "url": throttled.url, "n_orders": 40, "events_per_order": 1,
+                     "rate_limit": rate},
+                    {"customer": "E2E Free", "url": free.url, "n_orders": 100, "events_per_order": 5},
+                ]
+            },
+        )
+        slow, fast = scenario["customers"]
+        assert (slow["deliveries"], fast["deliveries"]) == (40, 500)
+        go_file = logdir / "go_throttle"
+        workers = [
+            odoo_setup.spawn_worker(
+                e2e_db, name=name, logdir=logdir, batch_size=50, time_budget=5, max_seconds=90,
+                trigger_ids=f"{slow['trigger_id']},{fast['trigger_id']}", go_file=go_file,
+            )
+            for name in ("throttle_a", "throttle_b")
+        ]
+        processes.extend(workers)
+        harness.wait_workers_ready(workers)
+        go_file.touch()
+        results = [harness.worker_result(proc, WORKER_TIMEOUT) for proc in workers]
+        time.sleep(0.2)
+        slow_received, fast_received = list(throttled.received), list(free.received)
+
+    assert all(not r["timed_out"] and r["pending"] == 0 for r in results), results
+    assert len({item.headers["webhook-id"] for item in slow_received}) == len(slow_received) == 40
+    assert len({item.headers["webhook-id"] for item in fast_received}) == len(fast_received) == 500
+    slow_times = sorted(item.at for item in slow_received)
+    assert _most_in_one_second(slow_times) <= rate, [round(t - slow_times[0], 2) for t in slow_times]
+    assert slow_times[-1] - slow_times[0] >= (40 - rate) / rate * 0.95
+    # the free endpoint was not held up by the throttled one
+    assert max(item.at for item in fast_received) < slow_times[20]
+    # postponed deliveries were no attempts: one attempt each
+    counts = odoo_setup.query(e2e_db, "SELECT attempt_count, count(*) FROM postback_delivery WHERE trigger_id = %s"
+                              " GROUP BY 1", [slow["trigger_id"]])
+    assert counts == [(1, 40)], counts
