@@ -396,12 +396,14 @@ def _seconds(value):
 
 
 class _Host:
-    __slots__ = ("blocked_until", "latency", "limit", "progress", "queue", "running")
+    __slots__ = ("blocked_until", "latency", "limit", "min_interval", "next_start", "progress", "queue", "running")
 
     def __init__(self):
         self.queue = deque()
         self.running = 0
         self.limit = None
+        self.min_interval = 0.0  # seconds between two request starts (a rate limit), 0: none
+        self.next_start = 0.0
         self.blocked_until = 0.0
         self.latency = 0.0  # seconds, moving average of this endpoint's requests
         self.progress = 0.0  # monotonic time a request of it last started or ended
@@ -490,6 +492,26 @@ class HttpSender:
             host = self._hosts.get(origin)
             return max(0.0, host.blocked_until - time.monotonic()) if host else 0.0
 
+    def unavailable_origins(self):
+        """Endpoints that cannot take more work now: blocked (cooling down), or slow with a
+        full queue. The runner claims nothing more for them until that changes, so their
+        backlog waits in the database instead of being claimed, leased and released again."""
+        now = time.monotonic()
+        with self._lock:
+            return {
+                origin for origin, host in self._hosts.items()
+                if host.blocked_until > now or (
+                    len(host.queue) >= QUEUE_LANES * (host.limit or self.per_host)
+                    and host.slow(now, host.limit or self.per_host))
+            }
+
+    def set_min_interval(self, origin, seconds):
+        """At least ``seconds`` between two request starts to this endpoint (a rate limit): a
+        request that would start sooner waits, without a lane, so a late one never bunches
+        with the next."""
+        with self._lock:
+            self._hosts.setdefault(origin, _Host()).min_interval = max(0.0, float(seconds or 0.0))
+
     def set_host_limit(self, origin, limit):
         """At most ``limit`` requests at once to this endpoint (None: ``per_host``)."""
         with self._lock:
@@ -533,6 +555,19 @@ class HttpSender:
         outcome = None
         with self._lock:
             host = self._hosts.setdefault(origin, _Host())
+            if host.min_interval:
+                now = time.monotonic()
+                if now < host.next_start:
+                    wait_until = host.next_start
+                else:
+                    wait_until = None
+                    host.next_start = now + host.min_interval
+            else:
+                wait_until = None
+        if wait_until is not None:
+            self._submit_later(wait_until, job, callback)
+            return
+        with self._lock:
             if host.blocked_until > time.monotonic():
                 outcome = self._skipped(job, host)
             elif host.running < (host.limit or self.per_host) and self._running < self.max_workers:

@@ -142,7 +142,7 @@ class PostbackDelivery(models.Model):
     # Claiming work
     # ------------------------------------------------------------------
     @api.model
-    def _due_query(self, ordered, select, limit=None, lock=False):
+    def _due_query(self, ordered, select, limit=None, lock=False, skip_endpoints=()):
         """Due deliveries of active triggers whose endpoint is not paused, respecting
         per-order ordering.
 
@@ -164,19 +164,22 @@ class PostbackDelivery(models.Model):
             " AND (SELECT t.state = 'active' AND t.active AND COALESCE((SELECT e.cooldown_until IS NULL"
             " OR e.cooldown_until <= %s FROM postback_endpoint e WHERE e.id = t.endpoint_id), TRUE)"
             " FROM postback_trigger t WHERE t.id = d.trigger_id)"
-            "%s%s%s",
+            "%s%s%s%s",
             select,
             # The caller's clock, not the transaction start: a long-lived transaction
             # (a test, a long batch loop) must still see deliveries that became due.
             now,
             now,
+            # Endpoints this runner knows are down or saturated right now: not claimed again.
+            SQL(" AND (SELECT COALESCE(t.endpoint_id, 0) FROM postback_trigger t WHERE t.id = d.trigger_id)"
+                " <> ALL(%s)", list(skip_endpoints)) if skip_endpoints else SQL(),
             ordering,
             SQL(" ORDER BY d.next_attempt_at, d.id LIMIT %s", limit) if limit else SQL(),
             SQL(" FOR NO KEY UPDATE OF d SKIP LOCKED") if lock else SQL(),
         )
 
     @api.model
-    def _claim_due_batch(self, limit, ordered=True):
+    def _claim_due_batch(self, limit, ordered=True, skip_endpoints=()):
         """Lock up to ``limit`` due deliveries that no other runner holds.
 
         Odoo transactions are REPEATABLE READ: locking a row that another runner
@@ -185,7 +188,7 @@ class PostbackDelivery(models.Model):
         may commit it retries in a new transaction (a fresh snapshot); nothing is lost.
         """
         self.env.flush_all()
-        query = self._due_query(ordered, SQL("d.id"), limit=limit, lock=True)
+        query = self._due_query(ordered, SQL("d.id"), limit=limit, lock=True, skip_endpoints=skip_endpoints)
         for attempt in range(1, CLAIM_ATTEMPTS + 1):
             try:
                 with self.env.cr.savepoint(flush=False):
@@ -604,7 +607,9 @@ class _Run:
 
     def _claim_and_send(self, limit):
         model = self.model
-        batch = model._claim_due_batch(max(1, limit), self.settings["ordered"])
+        unavailable = self.sender.unavailable_origins()
+        skip = [endpoint_id for endpoint_id, origin in self.origins.items() if origin in unavailable]
+        batch = model._claim_due_batch(max(1, limit), self.settings["ordered"], skip_endpoints=skip)
         if not batch:
             return 0
         now_epoch = time.time()
@@ -706,6 +711,8 @@ class _Run:
         postponed = set()
         for endpoint_id, (_rate, requests) in throttled.items():
             first, step, granted, next_free = grants.get(endpoint_id, (0.0, 0.0, len(requests), 0.0))
+            if step:
+                self.sender.set_min_interval(self.origins[endpoint_id], step)
             for index, request in enumerate(requests):
                 if index < granted:
                     request.not_before = now + first + index * step

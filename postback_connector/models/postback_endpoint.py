@@ -20,9 +20,9 @@ from ..engine import lifecycle
 LATENCY_WEIGHT = 0.2
 #: Highest rate limit a merchant can set (requests per second).
 MAX_RATE_LIMIT = 1000.0
-#: Requests are paced this much under the rate, so that network jitter never makes the
-#: receiver see more than its rate in any second.
-RATE_MARGIN = 1.05
+#: Requests are paced this much under the rate, so that network and scheduling jitter never
+#: makes the receiver see more than its rate in any second.
+RATE_MARGIN = 1.1
 #: How far ahead one claim of a runner reserves sending slots of a throttled endpoint.
 THROTTLE_HORIZON = 2.0
 

@@ -48,3 +48,13 @@ def test_closing_the_sender_does_not_wait_for_delayed_requests(receiver):
     sender.close()
     assert time.monotonic() - started < 2
     assert receiver.hits() == []
+
+
+def test_a_minimum_interval_spaces_request_starts_even_when_they_are_submitted_together(receiver):
+    with HttpSender() as sender:
+        sender.set_min_interval(("http", "127.0.0.1", receiver.port), 0.1)
+        outcomes = sender.send_all([request(f"r{i}", receiver.url + "/s") for i in range(5)])
+    assert [o.status for o in outcomes] == [200] * 5
+    finished = sorted(o.finished_at for o in outcomes)
+    gaps = [b - a for a, b in zip(finished, finished[1:])]
+    assert min(gaps) >= 0.08, gaps
