@@ -84,3 +84,49 @@ def build_headers(msg_id, timestamp, body, secrets):
     if signatures:
         headers["webhook-signature"] = " ".join(signatures)
     return headers
+
+
+# ------------------------------------------------------------ schemes ----
+#: Signature schemes a trigger can use (``postback.trigger.signature_scheme``).
+STANDARD, GITHUB, HMAC_BASE64 = "standard", "github", "hmac_base64"
+SCHEMES = (STANDARD, GITHUB, HMAC_BASE64)
+GITHUB_HEADER = "X-Hub-Signature-256"
+DEFAULT_SIGNATURE_HEADER = "X-Signature"
+
+
+def body_hmac(secret, body):
+    """HMAC-SHA256 of the raw body, keyed with the secret text as the merchant copies it.
+
+    The key is the UTF-8 bytes of the whole ``whsec_…`` string (not the decoded
+    key of Standard Webhooks): what a receiver pastes into its own check.
+    """
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    return hmac.new(str(secret).encode("utf-8"), body, hashlib.sha256)
+
+
+def signature_headers(scheme, msg_id, timestamp, body, secrets, *, header=None):
+    """The signature headers of one attempt in ``scheme``.
+
+    Every scheme carries ``webhook-id`` and ``webhook-timestamp`` (receivers
+    de-duplicate on the id). ``standard``: Standard Webhooks (every active
+    secret, see ``build_headers``). ``github``: ``X-Hub-Signature-256:
+    sha256=<lowercase hex HMAC-SHA256 of the body>``. ``hmac_base64``: the
+    base64 HMAC-SHA256 of the body in ``header`` (default ``X-Signature``).
+    The two body-HMAC schemes sign with the current secret only (the first of
+    ``secrets``): during a rotation the receiver must switch at once.
+    """
+    if scheme in (None, "", STANDARD):
+        return build_headers(msg_id, timestamp, body, secrets)
+    if scheme not in SCHEMES:
+        raise ValueError(f"Unknown signature scheme {scheme!r}")
+    headers = {"webhook-id": str(msg_id), "webhook-timestamp": str(int(timestamp))}
+    current = next((secret for secret in secrets or () if secret), None)
+    if current is None:
+        return headers
+    digest = body_hmac(current, body)
+    if scheme == GITHUB:
+        headers[GITHUB_HEADER] = "sha256=" + digest.hexdigest()
+    else:
+        headers[header or DEFAULT_SIGNATURE_HEADER] = base64.b64encode(digest.digest()).decode("ascii")
+    return headers
