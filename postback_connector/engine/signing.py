@@ -1,4 +1,4 @@
-"""Standard Webhooks signatures (https://www.standardwebhooks.com/).
+"""Signatures: Standard Webhooks (https://www.standardwebhooks.com/) and body HMACs.
 
 Each postback carries three headers:
 
@@ -12,6 +12,10 @@ Each postback carries three headers:
 
 Secrets look like ``whsec_`` followed by base64 of 24 to 64 random bytes,
 which is what the standard libraries of receivers expect.
+
+``signature_headers`` also speaks the two schemes receivers most often
+already verify: GitHub's ``X-Hub-Signature-256: sha256=<hex>`` and a base64
+HMAC-SHA256 of the body in a header of the receiver's choice.
 """
 
 import base64
