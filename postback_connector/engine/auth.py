@@ -19,6 +19,15 @@ a 401 the sender asks it once to ``renew`` (a new token) and sends the same
 request again. ``redact`` removes the credentials from what comes back (a
 receiver or a token endpoint may echo them).
 
+Why the 401 re-send lives in the transport and not in ``lifecycle``: the
+token is fetched in the worker thread (above), so the request that got the
+401 and its token source are both right there; renewing and re-sending in
+the same call keeps "exactly once more" structural (no per-delivery state to
+persist across runner calls), keeps the runner and the retry schedule
+untouched, and stays inside the request's absolute deadline, so the runner's
+time limits hold. The cost: the refused first request leaves no attempt row
+of its own (the receiver's log shows both).
+
 No Odoo here: the trigger model builds these objects from its fields and
 keeps the OAuth2 token it gets (``take_update``) on the trigger, for every
 runner.

@@ -230,6 +230,15 @@ def test_a_failing_token_endpoint_is_the_outcome_without_sending_nor_leaking_the
     assert source.take_update() is None
 
 
+def test_an_endless_token_answer_is_cut_at_64_kb():
+    with receivers.TokenEndpoint() as endpoint, receivers.HttpReceiver() as receiver:
+        endpoint.failure = (200, '{"access_token": "' + "a" * (200 * 1024) + '"}')
+        with http.HttpSender() as sender:
+            outcome = sender.send_all([_request(receiver.url, _source(endpoint))])[0]
+    assert outcome.error_kind == http.AUTH and "larger than 64 KB" in outcome.error
+    assert not receiver.received
+
+
 def test_the_token_request_is_bounded_by_the_request_deadline_and_spares_the_endpoint_breaker():
     with receivers.TokenEndpoint() as endpoint, receivers.HttpReceiver() as receiver:
         endpoint.delay = 3
