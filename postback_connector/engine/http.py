@@ -663,6 +663,7 @@ class HttpSender:
         target = request.url if (self._proxies.get(origin) and origin[0] == "http") else (
             (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
         headers = {"User-Agent": self.user_agent, "Accept": "*/*", **request.headers}
+
         def exchange():
             return self._exchange(origin, request, target, headers, addresses=addresses, deadline=deadline,
                                   started=started)
