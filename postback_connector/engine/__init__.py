@@ -7,7 +7,8 @@ never import odoo: the Odoo models call into it, never the reverse.
 Modules:
 
 * ``render``: Template Mapper and sandboxed advanced body -> JSON bytes;
-* ``signing``: Standard Webhooks signatures and secrets;
+* ``signing``: Standard Webhooks signatures and secrets, GitHub-style and base64 body HMACs;
+* ``auth``: request credentials (Bearer, Basic, API key, OAuth2 client credentials);
 * ``retry``: retry schedule, Retry-After and outcome classification;
 * ``netcheck``: URL/header validation and private-address protection;
 * ``http``: the concurrent, connection-reusing sender used by the cron;

@@ -26,6 +26,11 @@ it is bounded:
   ``not_before`` (monotonic): it waits, without holding a thread or a lane,
   until then (the runner's per-endpoint rate limit schedules its requests
   this way, so a throttled endpoint never holds up the others).
+* **Credentials.** A request may carry an ``auth`` object (``engine.auth``)
+  whose headers are obtained in the worker thread, inside the request's
+  deadline (an OAuth2 token is fetched there, so a slow token endpoint holds
+  only its own endpoint's lanes); a 401 renews them once and sends the same
+  request again; they are redacted from whatever comes back.
 
 The wire protocol is the standard library's ``http.client`` (what urllib3
 and ``requests`` use underneath): one keep-alive connection per lane, kept
@@ -80,6 +85,9 @@ MAX_COOLDOWN_SECONDS = 900.0
 #: endpoint is down or too slow: they trip the breaker.
 TIMEOUT, CONNECT, PROTOCOL, INVALID, REFUSED, UNEXPECTED = (
     "timeout", "connect", "protocol", "invalid", "refused", "unexpected")
+#: The request's credentials could not be had (an OAuth2 token request failed):
+#: nothing was sent to the endpoint, nothing is known about its health.
+AUTH = "auth"
 TRIPPING_KINDS = frozenset({TIMEOUT, CONNECT})
 
 _CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([^\s\"';,]+)", re.IGNORECASE)
@@ -110,6 +118,11 @@ class OutgoingRequest:
     latest_start: float | None = None
     #: time.monotonic() before which the request must not start (None: at once).
     not_before: float | None = None
+    #: Credentials added when the request is sent (see ``engine.auth``): an object
+    #: with ``headers(deadline)`` (raises ValueError when they cannot be had),
+    #: ``renew(sent_headers, deadline)`` (new headers after a 401, or None) and
+    #: ``redact(text)``.
+    auth: object = None
 
 
 @dataclass
@@ -663,7 +676,7 @@ class HttpSender:
             host.running -= 1
             self._running -= 1
             host.progress = time.monotonic()
-            if not outcome.skipped:
+            if not outcome.skipped and outcome.error_kind != AUTH:  # a token request says nothing of it
                 seconds = outcome.duration_ms / 1000
                 host.latency = seconds if not host.latency else host.latency + 0.3 * (seconds - host.latency)
             if outcome.error_kind in TRIPPING_KINDS and self.cooldown > 0:
@@ -728,8 +741,7 @@ class HttpSender:
         deadline = time.monotonic() + request.timeout
 
         def failed(message, kind):
-            return Outcome(request.key, None, error=message, error_kind=kind,
-                           duration_ms=(time.perf_counter() - started) * 1000)
+            return _failed(request, started, message, kind)
 
         addresses = None
         if self.check is not None:
@@ -743,6 +755,44 @@ class HttpSender:
         target = request.url if (self._proxies.get(origin) and origin[0] == "http") else (
             (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
         headers = {"User-Agent": self.user_agent, "Accept": "*/*", **request.headers}
+
+        def exchange():
+            return self._exchange(origin, request, target, headers, addresses=addresses, deadline=deadline,
+                                  started=started)
+
+        auth = request.auth
+        if auth is None:
+            return exchange()
+        # The credentials are had here, in the worker thread and inside the request's
+        # deadline: the deadline covers the token request too.
+        try:
+            merge_headers(headers, auth.headers(deadline))
+        except ValueError as exc:  # e.g. the OAuth2 token request failed: nothing was sent
+            outcome = failed(str(exc), AUTH)
+            outcome.error_message = exc
+            return _redacted(outcome, auth)
+        outcome = exchange()
+        if outcome.status == 401:
+            # The receiver refused the credentials (a token revoked before it expired):
+            # renewed once and the same request (same webhook-id, body and signature)
+            # sent once more at once, inside the same deadline. A second 401 is the outcome.
+            try:
+                fresh = auth.renew(headers, deadline)
+            except ValueError as exc:
+                outcome.error, outcome.error_kind, outcome.error_message = str(exc), AUTH, exc
+            else:
+                if fresh:
+                    merge_headers(headers, fresh)
+                    outcome = exchange()
+        return _redacted(outcome, auth)
+
+    def _exchange(self, origin, request, target, headers, *, addresses, deadline, started):
+        """One request/response on a kept-alive connection (once more on a fresh one if
+        the server had closed it); an Outcome."""
+
+        def failed(message, kind):
+            return _failed(request, started, message, kind)
+
         for attempt in (1, 2):
             connection = self._checkout(origin)
             reused = connection.pb_used > 0
@@ -841,6 +891,46 @@ class HttpSender:
         if len(raw) > self.max_body or len(text) > self.max_body:
             text = text[: self.max_body] + TRUNCATED_MARKER.format(max_body=self.max_body)
         return text
+
+
+def _failed(request, started, message, kind):
+    return Outcome(request.key, None, error=message, error_kind=kind,
+                   duration_ms=(time.perf_counter() - started) * 1000)
+
+
+def merge_headers(headers, extra):
+    """Add ``extra`` to ``headers``, replacing any header of the same name whatever its case."""
+    for name, value in extra.items():
+        for existing in [key for key in headers if key.lower() == name.lower()]:
+            del headers[existing]
+        headers[name] = value
+
+
+def _redacted(outcome, auth):
+    """The outcome without the request's credentials (a receiver may echo them)."""
+    outcome.body = auth.redact(outcome.body)
+    outcome.error = auth.redact(outcome.error)
+    outcome.headers = {name: auth.redact(value) for name, value in outcome.headers.items()}
+    return outcome
+
+
+def send_one(request, *, check=None, max_body=4096, user_agent=USER_AGENT):
+    """Send one request in the calling thread and return its Outcome.
+
+    Same guarantees as ``HttpSender`` (absolute deadline, address policy through
+    ``check``, bounded and cleaned bytes), on a connection of its own closed
+    afterwards; used for side requests such as an OAuth2 token request.
+    """
+    sender = HttpSender(max_workers=1, per_host=1, max_body=max_body, user_agent=user_agent, check=check,
+                        cooldown=0)
+    try:
+        outcome = sender._send_one(_origin(request.url), request)
+    except Exception as exc:  # noqa: BLE001 - a bug must not lose the outcome
+        outcome = Outcome(request.key, None, error=f"Unexpected error: {type(exc).__name__}", error_kind=UNEXPECTED)
+    finally:
+        sender.close()
+    outcome.finished_at = time.time()
+    return outcome
 
 
 def user_agent(version=VERSION):

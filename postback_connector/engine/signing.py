@@ -1,4 +1,4 @@
-"""Standard Webhooks signatures (https://www.standardwebhooks.com/).
+"""Signatures: Standard Webhooks (https://www.standardwebhooks.com/) and body HMACs.
 
 Each postback carries three headers:
 
@@ -12,6 +12,10 @@ Each postback carries three headers:
 
 Secrets look like ``whsec_`` followed by base64 of 24 to 64 random bytes,
 which is what the standard libraries of receivers expect.
+
+``signature_headers`` also speaks the two schemes receivers most often
+already verify: GitHub's ``X-Hub-Signature-256: sha256=<hex>`` and a base64
+HMAC-SHA256 of the body in a header of the receiver's choice.
 """
 
 import base64
@@ -83,4 +87,50 @@ def build_headers(msg_id, timestamp, body, secrets):
         signatures.append(sign(secret, msg_id, timestamp, body))
     if signatures:
         headers["webhook-signature"] = " ".join(signatures)
+    return headers
+
+
+# ------------------------------------------------------------ schemes ----
+#: Signature schemes a trigger can use (``postback.trigger.signature_scheme``).
+STANDARD, GITHUB, HMAC_BASE64 = "standard", "github", "hmac_base64"
+SCHEMES = (STANDARD, GITHUB, HMAC_BASE64)
+GITHUB_HEADER = "X-Hub-Signature-256"
+DEFAULT_SIGNATURE_HEADER = "X-Signature"
+
+
+def body_hmac(secret, body):
+    """HMAC-SHA256 of the raw body, keyed with the secret text as the merchant copies it.
+
+    The key is the UTF-8 bytes of the whole ``whsec_…`` string (not the decoded
+    key of Standard Webhooks): what a receiver pastes into its own check.
+    """
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    return hmac.new(str(secret).encode("utf-8"), body, hashlib.sha256)
+
+
+def signature_headers(scheme, msg_id, timestamp, body, secrets, *, header=None):
+    """The signature headers of one attempt in ``scheme``.
+
+    Every scheme carries ``webhook-id`` and ``webhook-timestamp`` (receivers
+    de-duplicate on the id). ``standard``: Standard Webhooks (every active
+    secret, see ``build_headers``). ``github``: ``X-Hub-Signature-256:
+    sha256=<lowercase hex HMAC-SHA256 of the body>``. ``hmac_base64``: the
+    base64 HMAC-SHA256 of the body in ``header`` (default ``X-Signature``).
+    The two body-HMAC schemes sign with the current secret only (the first of
+    ``secrets``): during a rotation the receiver must switch at once.
+    """
+    if scheme in (None, "", STANDARD):
+        return build_headers(msg_id, timestamp, body, secrets)
+    if scheme not in SCHEMES:
+        raise ValueError(f"Unknown signature scheme {scheme!r}")
+    headers = {"webhook-id": str(msg_id), "webhook-timestamp": str(int(timestamp))}
+    current = next((secret for secret in secrets or () if secret), None)
+    if current is None:
+        return headers
+    digest = body_hmac(current, body)
+    if scheme == GITHUB:
+        headers[GITHUB_HEADER] = "sha256=" + digest.hexdigest()
+    else:
+        headers[header or DEFAULT_SIGNATURE_HEADER] = base64.b64encode(digest.digest()).decode("ascii")
     return headers

@@ -738,12 +738,15 @@ class _Run:
         info = self.triggers.get(trigger.id)
         if info is None:
             endpoint = trigger.endpoint_id
+            factory = None if trigger.channel == "email" else trigger._http_request_factory()
             info = {
                 "endpoint_id": endpoint.id or None,
                 "retry_on_failure": trigger.retry_on_failure,
                 "email": trigger.channel == "email",
-                "factory": None if trigger.channel == "email" else trigger._http_request_factory(),
+                "factory": factory,
                 "rate": (endpoint.rate_limit or 0.0) if trigger.channel == "url" else 0.0,
+                # The credentials of its requests (an OAuth2 token fetched by the sender's threads).
+                "auth": getattr(factory, "auth", None),
                 # A receiver may echo the request's headers: their values are secrets.
                 "secrets": trigger._header_secrets(),
             }
@@ -808,6 +811,15 @@ class _Run:
                     signals["gone"][info["trigger_id"]] = True
             self._sample(info, outcome, step, error)
         self.model._write_batch(updates, attempts, self.token)
+        self._keep_tokens()
+
+    def _keep_tokens(self):
+        """OAuth2 tokens the sender's threads obtained: kept on their triggers for the next
+        calls and the other runners (written here, where the cursor is)."""
+        triggers = self.env["postback.trigger"]
+        for trigger_id, info in self.triggers.items():
+            if info.get("auth") is not None:
+                triggers.browse(trigger_id)._keep_oauth2_token(info["auth"])
 
     def _sample(self, info, outcome, step, error):
         endpoint_id = info["endpoint_id"]

@@ -569,14 +569,21 @@ class PostbackTrigger(models.Model):
         base_headers = {"Content-Type": formats.content_type(self.payload_format)}
         base_headers.update({h.name.strip(): h.value or "" for h in self.sudo().header_ids})
         secrets = self._get_signing_secrets()
+        # Authentication and signature scheme: postback_trigger_auth.py.
+        scheme, signature_header = self.signature_scheme, (self.signature_header or "").strip() or None
+        auth = self._request_auth()
 
         def make(key, body, webhook_id):
             headers = dict(base_headers)
-            headers.update(signing.build_headers(webhook_id, int(time.time()), body, secrets))
+            # The signature replaces a custom header of the same name, whatever its case.
+            engine_http.merge_headers(headers, signing.signature_headers(
+                scheme, webhook_id, int(time.time()), body, secrets, header=signature_header))
             return engine_http.OutgoingRequest(
-                key=key, method=method, url=url, headers=headers, body=body, timeout=timeout
+                key=key, method=method, url=url, headers=headers, body=body, timeout=timeout, auth=auth
             )
 
+        # Whoever holds the cursor keeps the OAuth2 token it fetches (_keep_oauth2_token).
+        make.auth = auth
         return make
 
     def _prepare_http_request(self, key, body, webhook_id):
@@ -661,6 +668,7 @@ class PostbackTrigger(models.Model):
             request = self._prepare_http_request("test", body, webhook_id)
             with engine_http.HttpSender(max_workers=1, per_host=1, check=self._url_checker()) as sender:
                 outcome = sender.send_all([request])[0]
+            self._keep_oauth2_token(request.auth)
         # The runner's success rule: what would a real delivery do with this answer?
         step = lifecycle.next_step(outcome, retries_done=0, schedule=(0,), retry_on_failure=False)
         ok = step.state == lifecycle.DELIVERED

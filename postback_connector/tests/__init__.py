@@ -6,6 +6,8 @@ from . import test_order_events
 from . import test_transition
 from . import test_delivery
 from . import test_technical_contact
+from . import test_authentication
+from . import test_signatures
 from . import test_template
 from . import test_tour
 from . import test_attack_suite

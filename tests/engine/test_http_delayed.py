@@ -1,5 +1,6 @@
 """Requests with a start time (``not_before``): the rate limit's scheduling in the sender."""
 
+import itertools
 import time
 
 from postback_connector.engine.http import HttpSender, OutgoingRequest
@@ -56,5 +57,5 @@ def test_a_minimum_interval_spaces_request_starts_even_when_they_are_submitted_t
         outcomes = sender.send_all([request(f"r{i}", receiver.url + "/s") for i in range(5)])
     assert [o.status for o in outcomes] == [200] * 5
     finished = sorted(o.finished_at for o in outcomes)
-    gaps = [b - a for a, b in zip(finished, finished[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(finished)]
     assert min(gaps) >= 0.08, gaps
