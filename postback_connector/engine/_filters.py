@@ -988,13 +988,16 @@ def _print_xml(value, shown=None):
 
 
 def _safe(value):
-    """``| safe``: print the value as markup, not escaped (XML bodies)."""
-    return Markup(to_text(value))
+    """``| safe`` (XML bodies only): print the value as markup, not escaped."""
+    return Markup(_text_in(value, "safe"))
 
 
 def _escape(value):
-    """``| e``: escape the value for XML/HTML (already done for every printed value of an XML body)."""
-    return markup_escape(to_text(value))
+    """``| e`` (XML bodies only): escape the value (already done for every printed value); the
+    escaped text is bounded like any other (one character can become six)."""
+    text = markup_escape(_text_in(value, "escape"))
+    check_size(len(text), MAX_OUTPUT_BYTES)
+    return built_text(text)
 
 
 def build_filters(xml=False):
@@ -1028,9 +1031,6 @@ def build_filters(xml=False):
         dictsort=_dictsort,
         string=_string,
         tojson=_tojson,
-        safe=_safe,
-        escape=_escape,
-        e=_escape,
         as_type=_as_type,
         required=_required,
         _pb_loop=_loop_guard,
@@ -1039,6 +1039,8 @@ def build_filters(xml=False):
         _pb_tick=_tick_value,
         _pb_built=_built,
     )
+    if xml:  # markup exists only in XML bodies (a JSON body prints JSON, never markup)
+        filters.update(safe=_safe, escape=_escape, e=_escape)
     return filters
 
 

@@ -210,3 +210,12 @@ def test_content_types_and_preview():
     assert formats.pretty(form, "form") == "a=S00042"
     assert formats.detect(raw.decode()) == "xml" and formats.detect("a=1") == "form"
     assert formats.detect('{"a": 1}') == "json"
+
+
+def test_markup_filters_exist_in_xml_bodies_only_and_are_bounded():
+    with pytest.raises(RenderError, match="not available"):
+        render.render_payload("advanced", '{"a": {{ "x" | safe | tojson }}}', "json", None, None, DATA)
+    with pytest.raises(RenderError):
+        render.render_payload("advanced", "<r>{{ ('<' * 500000) | e }}</r>", "xml", None, None, DATA)
+    raw = render.render_payload("advanced", "<r>{{ '<b>' | e }}</r>", "xml", None, None, DATA)
+    assert ET.fromstring(raw).text == "<b>"
