@@ -10,7 +10,8 @@ Modules:
 * ``signing``: Standard Webhooks signatures and secrets;
 * ``retry``: retry schedule, Retry-After and outcome classification;
 * ``netcheck``: URL/header validation and private-address protection;
-* ``http``: the concurrent, connection-reusing sender used by the cron.
+* ``http``: the concurrent, connection-reusing sender used by the cron;
+* ``conditions``: a trigger's condition (a domain as text), read without running code.
 
 ``render`` is the only public face of the private ``_values`` (error type,
 type conversions), ``_paths`` (path syntax), ``_sandbox`` and ``_filters``

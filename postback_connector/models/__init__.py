@@ -4,6 +4,7 @@ from . import postback_template_line
 from . import postback_endpoint
 from . import postback_trigger
 from . import postback_trigger_header
+from . import postback_trigger_condition
 from . import postback_event
 from . import postback_transition
 from . import postback_delivery
