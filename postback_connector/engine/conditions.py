@@ -8,10 +8,11 @@ prefix operators ``&``, ``|`` and ``!`` with their operands, and conditions
 itself. It returns the domain normalised (every implicit "and" made
 explicit, conditions as tuples, operators in lower case), ready for the ORM.
 
-Expressions (``context_today()``, ``uid``, ``relativedelta(...)``) are
-refused with the expression named: a condition compares an order's fields
-with fixed values. Whether the fields and operators exist is the Odoo layer's
-business (it knows the model and the Odoo version).
+Expressions (``uid``, ``context_today()``, the editor's relative dates of
+"is within") are refused, with the expression named or the relative date
+said: a condition compares an order's fields with fixed values. Whether the
+fields and operators exist is the Odoo layer's business (it knows the model
+and the Odoo version).
 """
 
 import ast
@@ -35,6 +36,8 @@ SUBDOMAIN_OPERATORS = frozenset(("any", "not any"))
 # The nodes of a literal: anything else in the text is an expression.
 _LITERAL_NODES = (ast.Expression, ast.List, ast.Tuple, ast.Constant, ast.Load)
 _SHOWN_EXPRESSION = 80
+# The names of the domain editor's relative dates ("is within", "today").
+_RELATIVE_DATE_NAMES = frozenset(("context_today", "relativedelta", "datetime", "today", "now"))
 
 
 class ConditionError(EngineMessage, ValueError):
@@ -66,14 +69,19 @@ def parse_condition(text):
         raise ConditionError(_lt(
             "The condition cannot be read; it should look like [(\"amount_total\", \">\", 500)]")) from None
     expression = _first_expression(tree)
+    if expression is not None and _RELATIVE_DATE_NAMES & {
+        node.id for node in ast.walk(expression) if isinstance(node, ast.Name)
+    }:
+        raise ConditionError(_lt(
+            "The condition compares a date with a date relative to today (the editor's “is within”), which a "
+            "trigger cannot use: compare with a fixed date instead"))
     if expression is not None:
         shown = ast.get_source_segment(text.strip(), expression) or type(expression).__name__
         if len(shown) > _SHOWN_EXPRESSION:
             shown = shown[: _SHOWN_EXPRESSION - 1] + "…"
         raise ConditionError(
             _lt("The condition uses “%(expression)s”, which is not a fixed value: compare the order's fields "
-                "with fixed values (numbers, texts, dates written as text, lists of records); relative dates "
-                "such as “is within” are not supported"),
+                "with fixed values (numbers, texts, dates written as text, lists of records)"),
             {"expression": shown},
         )
     try:

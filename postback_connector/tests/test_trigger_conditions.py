@@ -180,7 +180,7 @@ class TestConditionValidation(OrderFlowCase):
 
     def test_expressions_and_malformed_domains_are_refused(self):
         for condition, message in (
-            ('[("date_order", ">=", context_today().strftime("%Y-%m-%d"))]', "which is not a fixed value"),
+            ('[("date_order", ">=", context_today().strftime("%Y-%m-%d"))]', "a date relative to today"),
             ('[("user_id", "=", uid)]', "“uid”, which is not a fixed value"),
             ('[("amount_total", ">", 500]', "cannot be read"),
             ('["&", ("amount_total", ">", 500)]', "incomplete"),

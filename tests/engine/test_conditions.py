@@ -57,11 +57,7 @@ def _refused(text):
 @pytest.mark.parametrize(
     ("text", "expression"),
     [
-        # "is within" of the domain editor, the current user, any call: code, never run
-        (
-            '[("date_order", ">=", (context_today() + relativedelta(days=-7)).strftime("%Y-%m-%d"))]',
-            '(context_today() + relativedelta(days=-7)).strftime("%Y-%m-%d")',
-        ),
+        # the current user, any call, any operation: code, never run
         ('[("user_id", "=", uid)]', "uid"),
         ("[('amount_total', '>', __import__('os').system('true'))]", "__import__('os').system('true')"),
         ("[('amount_total', '>', 1 + 1)]", "1 + 1"),
@@ -73,6 +69,19 @@ def test_expressions_are_refused_and_named(text, expression):
     error = _refused(text)
     assert error.params == {"expression": expression}
     assert "not a fixed value" in str(error)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # what the domain editor writes for "is within" on a date and on a date and time field
+        '[("commitment_date", ">=", (context_today() + relativedelta(days=-7)).strftime("%Y-%m-%d"))]',
+        '[("date_order", ">=", datetime.datetime.combine(context_today() + relativedelta(months = -1), '
+        'datetime.time(0, 0, 0)).to_utc().strftime("%Y-%m-%d %H:%M:%S"))]',
+    ],
+)
+def test_relative_dates_of_the_editor_are_refused_as_such(text):
+    assert "a date relative to today (the editor's “is within”)" in str(_refused(text))
 
 
 def test_a_long_expression_is_shortened_in_the_message():
