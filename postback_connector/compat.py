@@ -138,3 +138,14 @@ else:
     def check_domain(model, domain):
         """Raise ValueError (or TypeError) when ``domain`` does not apply to ``model``."""
         _expression.expression(domain, model)
+
+
+def field_readable(model, field):
+    """May the user of ``model``'s environment read ``field`` (its ``groups``)?
+
+    19.0: ``model._has_field_access(field, "read")`` (``check_field_access_rights``
+    is deprecated there). 18.0: ``field.is_accessible(env)``.
+    """
+    if ODOO_MAJOR >= 19:
+        return model._has_field_access(field, "read")
+    return field.is_accessible(model.env)

@@ -15,7 +15,7 @@ import logging
 from collections import defaultdict
 
 from odoo import _, api, fields, models
-from odoo.exceptions import AccessError, ValidationError
+from odoo.exceptions import ValidationError
 
 from .. import compat
 from ..engine import conditions
@@ -110,13 +110,11 @@ class PostbackTrigger(models.Model):
                       name=self.name, path=prefix + path, model=self.env["ir.model"].sudo()._get(model._name).name,
                       field=name)
                 )
-            try:
-                model.check_field_access_rights("read", [name])
-            except AccessError:
+            if not compat.field_readable(model, field):
                 raise ValidationError(
                     _("Trigger “%(name)s”: the condition uses “%(path)s”, which you are not allowed to read.",
                       name=self.name, path=prefix + path)
-                ) from None
+                )
         return field, model
 
     @api.model
