@@ -45,8 +45,10 @@ from mapping import TYPICAL_MAPPING  # noqa: E402
 
 def _enqueue_condition(env, spec):
     """The realistic condition of step 2d (amount + tag + sales team), and the tag and team its orders carry."""
-    team = env["crm.team"].create({"name": "Bench Europe"})
-    tag = env["crm.tag"].create({"name": "Bench VIP"})
+    # found again on a --reuse-db run (tag names are unique)
+    team = env["crm.team"].search([("name", "=", "Bench Europe")], limit=1) or env["crm.team"].create(
+        {"name": "Bench Europe"})
+    tag = env["crm.tag"].search([("name", "=", "Bench VIP")], limit=1) or env["crm.tag"].create({"name": "Bench VIP"})
     condition = '[("amount_total", ">", %s), ("tag_ids", "in", [%d]), ("team_id", "=", %d)]' % (
         spec.get("condition_amount", 20), tag.id, team.id)
     return condition, {"team_id": team.id, "tag_ids": [(6, 0, tag.ids)]}
