@@ -7,8 +7,9 @@ confirm, deactivate):
 
 * ``enqueue_overhead``: median time of ``order.action_confirm()`` for orders
   of a customer with one matching active trigger vs a customer without
-  any trigger (same order shape), interleaved, each confirmation in its own
-  transaction that is rolled back;
+  any trigger (same order shape), and with ``condition`` a customer whose
+  same trigger has a condition (amount + tag + sales team) its orders match,
+  interleaved, each confirmation in its own transaction that is rolled back;
 * ``claim_timing``: median time of ``_claim_due_batch(200)`` (each claim
   rolled back) and the EXPLAIN ANALYZE of the claim query under the claim's
   own planner settings (``CLAIM_SETTINGS``);
@@ -42,28 +43,51 @@ import odoo_boot  # noqa: E402
 from mapping import TYPICAL_MAPPING  # noqa: E402
 
 
+def _enqueue_condition(env, spec):
+    """The realistic condition of step 2d (amount + tag + sales team), and the tag and team its orders carry."""
+    # found again on a --reuse-db run (tag names are unique)
+    team = env["crm.team"].search([("name", "=", "Bench Europe")], limit=1) or env["crm.team"].create(
+        {"name": "Bench Europe"})
+    tag = env["crm.tag"].search([("name", "=", "Bench VIP")], limit=1) or env["crm.tag"].create({"name": "Bench VIP"})
+    condition = '[("amount_total", ">", %s), ("tag_ids", "in", [%d]), ("team_id", "=", %d)]' % (
+        spec.get("condition_amount", 20), tag.id, team.id)
+    return condition, {"team_id": team.id, "tag_ids": [(6, 0, tag.ids)]}
+
+
 def action_enqueue_overhead(odoo, registry, spec):
+    """Median ``action_confirm`` of orders of a customer with one trigger ("with"), without any
+    trigger ("without") and, with ``spec["condition"]``, with the same trigger carrying a condition
+    that the orders match ("condition": a delivery per confirmation, as for "with"). Every order has
+    the same shape (lines, tag, sales team), the kinds interleave in a rotating order."""
     n, warmup = spec.get("n", 40), spec.get("warmup", 5)
     total = n + warmup
+    kinds = ["with", "without"] + (["condition"] if spec.get("condition") else [])
     with odoo_boot.environment(odoo, registry, odoo_actions.CONTEXT) as env:
-        with_trigger = odoo_actions.make_customer(env, {"customer": "Bench Enqueue With Trigger"})
-        trigger = odoo_actions.make_trigger(env, with_trigger, {"url": spec["url"], "template_lines": TYPICAL_MAPPING})
-        without = odoo_actions.make_customer(env, {"customer": "Bench Enqueue Without Trigger"})
+        condition, shape = _enqueue_condition(env, spec)
+        partners = {
+            "with": odoo_actions.make_customer(env, {"customer": "Bench Enqueue With Trigger"}),
+            "without": odoo_actions.make_customer(env, {"customer": "Bench Enqueue Without Trigger"}),
+            "condition": odoo_actions.make_customer(env, {"customer": "Bench Enqueue With Condition"}),
+        }
+        triggers = env["postback.trigger"]
+        for kind in ("with", "condition"):
+            triggers |= odoo_actions.make_trigger(
+                env, partners[kind], {"url": spec["url"], "template_lines": TYPICAL_MAPPING})
+        triggers[1].condition_domain = condition
         products = odoo_actions._products(env, 5)
         lines = spec.get("lines_per_order", 5)
-        orders_a = env["sale.order"].create(
-            [odoo_actions._order_vals(env, with_trigger, lines, products) for _ in range(total)]
-        )
-        orders_b = env["sale.order"].create(
-            [odoo_actions._order_vals(env, without, lines, products) for _ in range(total)]
-        )
-        pairs = list(zip(orders_a.ids, orders_b.ids, strict=True))
-        trigger_id = trigger.id
+        order_ids = {
+            kind: env["sale.order"].create(
+                [dict(odoo_actions._order_vals(env, partners[kind], lines, products), **shape) for _ in range(total)]
+            ).ids
+            for kind in kinds
+        }
+        trigger_ids = triggers.ids
 
-    timings = {"with": [], "without": []}
-    record_timings = {"with": [], "without": []}
-    queries = {"with": [], "without": []}
-    queued = []
+    timings = {kind: [] for kind in kinds}
+    record_timings = {kind: [] for kind in kinds}
+    queries = {kind: [] for kind in kinds}
+    queued = {kind: [] for kind in kinds}
     # Also time the enqueue itself (postback.event._record + the flush of what it
     # created): a much less noisy estimate of the overhead than the difference of
     # two ~200 ms medians on a shared machine.
@@ -93,42 +117,55 @@ def action_enqueue_overhead(odoo, registry, spec):
                 query_count = env.cr.sql_log_count - queries_before
             finally:
                 event_class._record = original_record
-            if key == "with":
-                env.cr.execute("SELECT count(*) FROM postback_delivery WHERE order_id = %s", [order_id])
-                queued.append(env.cr.fetchone()[0])
+            env.cr.execute("SELECT count(*) FROM postback_delivery WHERE order_id = %s", [order_id])
+            queued[key].append(env.cr.fetchone()[0])
             env.cr.rollback()
         if record:
             timings[key].append(elapsed)
             record_timings[key].append(current.get("record", 0.0))
             queries[key].append(query_count)
 
-    for index, (order_a, order_b) in enumerate(pairs):
+    for index in range(total):
         record = index >= warmup
-        # alternate which one goes first so neither always runs on a warmer cache
-        if index % 2:
-            confirm(order_b, "without", record)
-            confirm(order_a, "with", record)
-        else:
-            confirm(order_a, "with", record)
-            confirm(order_b, "without", record)
+        # rotate which kind goes first so none always runs on a warmer cache
+        shift = index % len(kinds)
+        for kind in kinds[shift:] + kinds[:shift]:
+            confirm(order_ids[kind][index], kind, record)
 
     with odoo_boot.environment(odoo, registry) as env:
-        env["postback.trigger"].browse(trigger_id).write({"state": "disabled", "active": False})
-    median_with = statistics.median(timings["with"])
-    median_without = statistics.median(timings["without"])
-    return {
+        env["postback.trigger"].browse(trigger_ids).write({"state": "disabled", "active": False})
+    median = {kind: statistics.median(timings[kind]) for kind in kinds}
+    record_median = {kind: statistics.median(record_timings[kind]) for kind in kinds}
+    result = {
         "n": n,
         "lines_per_order": lines,
-        "median_with_ms": median_with * 1000,
-        "median_without_ms": median_without * 1000,
+        "median_with_ms": median["with"] * 1000,
+        "median_without_ms": median["without"] * 1000,
         "mean_with_ms": statistics.mean(timings["with"]) * 1000,
         "mean_without_ms": statistics.mean(timings["without"]) * 1000,
-        "overhead_pct": (median_with / median_without - 1) * 100,
-        "deliveries_per_confirmation": sorted(set(queued)),
-        "record_with_ms": statistics.median(record_timings["with"]) * 1000,
-        "record_without_ms": statistics.median(record_timings["without"]) * 1000,
+        "overhead_pct": (median["with"] / median["without"] - 1) * 100,
+        "deliveries_per_confirmation": sorted(set(queued["with"])),
+        "record_with_ms": record_median["with"] * 1000,
+        "record_without_ms": record_median["without"] * 1000,
         "extra_queries": statistics.median(queries["with"]) - statistics.median(queries["without"]),
     }
+    if "condition" in kinds:
+        result.update({
+            "condition": condition,
+            "median_condition_ms": median["condition"] * 1000,
+            "mean_condition_ms": statistics.mean(timings["condition"]) * 1000,
+            # over the same trigger without a condition, in the same run
+            "condition_overhead_pct": (median["condition"] / median["with"] - 1) * 100,
+            # the same, pair by pair (both confirmed one right after the other): the machine's drift cancels
+            "condition_paired_pct": statistics.median(
+                (c / w - 1) * 100 for c, w in zip(timings["condition"], timings["with"], strict=True)),
+            # and the whole enqueue overhead with a condition set (vs the customer without any trigger)
+            "condition_vs_without_pct": (median["condition"] / median["without"] - 1) * 100,
+            "condition_deliveries_per_confirmation": sorted(set(queued["condition"])),
+            "record_condition_ms": record_median["condition"] * 1000,
+            "condition_extra_queries": statistics.median(queries["condition"]) - statistics.median(queries["with"]),
+        })
+    return result
 
 
 def action_claim_timing(odoo, registry, spec):

@@ -24,6 +24,7 @@
         "views/postback_template_views.xml",
         "views/postback_trigger_views.xml",
         "views/postback_trigger_auth_views.xml",
+        "views/postback_trigger_condition_views.xml",
         "views/postback_delivery_views.xml",
         "views/postback_endpoint_views.xml",
         "views/postback_event_views.xml",

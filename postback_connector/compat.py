@@ -113,3 +113,39 @@ def real_email_in_tests():
     from odoo.addons.base.models.ir_mail_server import IrMail_Server  # noqa: PLC0415 - 19.0's class name
 
     return mock.patch.object(IrMail_Server, "_disable_send", classmethod(lambda cls: False))
+
+
+# The operators a domain condition may use, and the ORM's own check of a
+# domain on a model. 18.0: ``odoo.osv.expression`` (``TERM_OPERATORS``, plus
+# ``<>`` for ``!=``; building the ``expression`` checks every field and
+# operator without running the query). 19.0: ``odoo.fields.Domain``
+# (``odoo.orm.domains``): the condition operators but the internal ``any!``
+# and ``not any!``, and ``Domain.validate(model)``.
+if ODOO_MAJOR >= 19:
+    from odoo.orm import domains as _domains  # 19.0 only
+
+    DOMAIN_OPERATORS = frozenset(_domains.CONDITION_OPERATORS - _domains.INTERNAL_CONDITION_OPERATORS)
+
+    def check_domain(model, domain):
+        """Raise ValueError (or TypeError) when ``domain`` does not apply to ``model``."""
+        _domains.Domain(domain).validate(model)
+
+else:
+    from odoo.osv import expression as _expression  # 18.0 only
+
+    DOMAIN_OPERATORS = frozenset((*_expression.TERM_OPERATORS, "<>"))
+
+    def check_domain(model, domain):
+        """Raise ValueError (or TypeError) when ``domain`` does not apply to ``model``."""
+        _expression.expression(domain, model)
+
+
+def field_readable(model, field):
+    """May the user of ``model``'s environment read ``field`` (its ``groups``)?
+
+    19.0: ``model._has_field_access(field, "read")`` (``check_field_access_rights``
+    is deprecated there). 18.0: ``field.is_accessible(env)``.
+    """
+    if ODOO_MAJOR >= 19:
+        return model._has_field_access(field, "read")
+    return field.is_accessible(model.env)

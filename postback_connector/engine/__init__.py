@@ -13,6 +13,7 @@ Modules:
 * ``netcheck``: URL/header validation and private-address protection;
 * ``http``: the concurrent, connection-reusing sender used by the cron;
 * ``contact_notice``: when a failing trigger's technical contact is emailed.
+* ``conditions``: a trigger's condition (a domain as text), read without running code.
 
 ``render`` is the only public face of the private ``_values`` (error type,
 type conversions), ``_paths`` (path syntax), ``_sandbox`` and ``_filters``

@@ -5,6 +5,7 @@ from . import postback_endpoint
 from . import postback_trigger
 from . import postback_trigger_header
 from . import postback_trigger_auth
+from . import postback_trigger_condition
 from . import postback_event
 from . import postback_transition
 from . import postback_delivery

@@ -104,6 +104,7 @@ class PostbackEvent(models.Model):
         ``postback.transition``, which survives the purge of old events. Runs inside
         the business transaction: only inserts rows, with a fixed number of queries
         whatever the number of entries, orders or lines; no rendering, no network.
+        A trigger with a condition (``condition_domain``) fires only for the orders matching it.
         Returns the created events.
         """
         entries = [entry for entry in entries if entry["order"]]
@@ -128,6 +129,8 @@ class PostbackEvent(models.Model):
         for trigger in triggers:
             for event_type in trigger.event_type_ids:
                 matching.setdefault((trigger.commercial_partner_id.id, event_type.id), []).append(trigger)
+        # For each trigger with a condition, the orders of the batch matching it (one evaluation per condition).
+        condition_matches = triggers._postback_condition_matches(orders)
 
         now = fields.Datetime.now()
         candidates, keys, batch_keys = [], [], set()
@@ -138,7 +141,7 @@ class PostbackEvent(models.Model):
                 continue
             company_triggers = [
                 t for t in matching.get((order.partner_id.commercial_partner_id.id, event_type.id), [])
-                if t.company_id == order.company_id
+                if t.company_id == order.company_id and order.id in condition_matches.get(t.id, (order.id,))
             ]
             if not company_triggers:
                 continue

@@ -3,6 +3,7 @@ from . import test_security
 from . import test_trigger_validation
 from . import test_customer
 from . import test_order_events
+from . import test_trigger_conditions
 from . import test_transition
 from . import test_delivery
 from . import test_technical_contact

@@ -16,7 +16,7 @@ from postback_connector.engine.render import MappingLine, RenderError, error_tex
 
 ENGINE = Path(render.__file__).parent
 # Classes whose first argument is a message template.
-MESSAGE_CALLS = {"RenderError", "URLError", "UnsafeTargetError", "_ConstantError", "Phrase"}
+MESSAGE_CALLS = {"RenderError", "URLError", "UnsafeTargetError", "_ConstantError", "Phrase", "ConditionError"}
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
