@@ -42,6 +42,21 @@ class PostbackTrigger(models.Model):
         "(sales team, tags, amount, delivery country…) fire the trigger. Send test and Preview & Test ignore them.",
     )
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        triggers = super().create(vals_list)
+        if not self.env.su and any(vals.get("condition_domain") for vals in vals_list):
+            triggers._check_condition_domain()  # as the user (Odoo 19 runs constraints as superuser)
+        return triggers
+
+    def write(self, vals):
+        result = super().write(vals)
+        if not self.env.su and vals.get("condition_domain"):
+            # As the user: the fields a condition reads must be readable by who writes it
+            # (Odoo 19 runs @api.constrains as superuser, where every field is readable).
+            self._check_condition_domain()
+        return result
+
     @api.constrains("condition_domain")
     def _check_condition_domain(self):
         for trigger in self:

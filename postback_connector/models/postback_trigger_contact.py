@@ -172,7 +172,11 @@ class PostbackTrigger(models.Model):
         for trigger in triggers:
             try:
                 with self.env.cr.savepoint():
-                    mail = self.env["mail.mail"].sudo().browse(template.send_mail(trigger.id))
+                    # Only the technical contact: never the record's default recipients (Odoo 19's
+                    # templates add the trigger's customer unless told otherwise).
+                    mail = self.env["mail.mail"].sudo().browse(template.send_mail(
+                        trigger.id, email_values={"email_to": trigger.technical_contact_email,
+                                                  "recipient_ids": [(6, 0, [])]}))
                     # The chatter says who got it; the email itself (body_html) is unchanged.
                     mail.mail_message_id.body = Markup("<p><em>%s</em></p>%s") % (
                         _("Sent to the technical contact %s:", trigger.technical_contact_email),

@@ -206,7 +206,12 @@ class TestTechnicalContact(DeliveryCase):
 
     def test_an_email_that_cannot_be_made_never_stops_the_runner(self):
         template = self.env.ref("postback_connector.mail_template_trigger_disabled")
-        template.body_html = '<p t-out="object.no_such_field"/>'
+        # Written past mail.template's own check (Odoo 19 refuses to save a body that does not render):
+        # a template broken by a later change of the data model.
+        template.flush_recordset()
+        self.env.cr.execute("UPDATE mail_template SET body_html = jsonb_build_object('en_US', %s) WHERE id = %s",
+                            ['<p t-out="object.no_such_field"/>', template.id])
+        template.invalidate_recordset()
         with SmtpReceiver() as smtp, HttpReceiver(default=(410, {}, "gone")) as receiver:
             self.use_smtp(smtp)
             trigger = self.make_failing_trigger(receiver)
