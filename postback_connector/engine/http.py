@@ -712,10 +712,14 @@ class HttpSender:
                 self._idle.move_to_end(origin)
                 self._idle_count -= 1
                 return idle.pop()
-            if origin not in self._proxies:
-                self._proxies[origin] = _proxy_for(origin)
-            proxy = self._proxies[origin]
+            proxy = self._proxy_locked(origin)
         return _Connection(origin, proxy)
+
+    def _proxy_locked(self, origin):
+        """The environment's proxy for ``origin`` (looked up once); call with the lock held."""
+        if origin not in self._proxies:
+            self._proxies[origin] = _proxy_for(origin)
+        return self._proxies[origin]
 
     def _checkin(self, origin, connection):
         evicted = []
@@ -752,7 +756,9 @@ class HttpSender:
                 outcome.error_message = exc
                 return outcome
         parts = urlsplit(request.url)
-        target = request.url if (self._proxies.get(origin) and origin[0] == "http") else (
+        with self._lock:  # looked up before the first connection: the first request goes through it too
+            proxy = self._proxy_locked(origin)
+        target = request.url if (proxy and origin[0] == "http") else (
             (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
         headers = {"User-Agent": self.user_agent, "Accept": "*/*", **request.headers}
 

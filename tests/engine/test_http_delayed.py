@@ -59,3 +59,16 @@ def test_a_minimum_interval_spaces_request_starts_even_when_they_are_submitted_t
     finished = sorted(o.finished_at for o in outcomes)
     gaps = [b - a for a, b in itertools.pairwise(finished)]
     assert min(gaps) >= 0.08, gaps
+
+
+def test_the_first_request_through_an_http_proxy_names_the_absolute_url(receiver, monkeypatch):
+    """A plain-http request through HTTP_PROXY carries the absolute URL (RFC 9112 §3.2.2), from the
+    first request of a new sender on (the OAuth2 token call always uses a new one)."""
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", receiver.url)  # the receiver plays the proxy
+    with HttpSender() as sender:
+        [outcome] = sender.send_all([request("p", "http://postback-receiver.invalid:8080/hook?x=1")])
+    assert outcome.status == 200, outcome.error
+    [hit] = receiver.hits()
+    assert hit.path == "http://postback-receiver.invalid:8080/hook?x=1"
