@@ -67,7 +67,8 @@ def content_type(fmt):
     return CONTENT_TYPES.get(fmt, CONTENT_TYPES[JSON])
 
 
-def _too_big(size):
+def too_big(size):
+    """The error of a message over the size limit (every format)."""
     return RenderError(
         _lt("The message is %(kb)s KB, more than the %(limit)s KB limit; send fewer fields or shorter values"),
         params={"kb": str(size // 1024), "limit": str(MAX_OUTPUT_BYTES // 1024)},
@@ -177,7 +178,7 @@ def to_xml(doc, root=DEFAULT_XML_ROOT, namespace=None):
         raise RenderError(_lt("The message is nested too deeply")) from None
     raw = XML_DECLARATION + etree.tostring(element, encoding="unicode").encode("utf-8")
     if len(raw) > MAX_OUTPUT_BYTES:
-        raise _too_big(len(raw))
+        raise too_big(len(raw))
     return raw
 
 
@@ -204,7 +205,7 @@ def xml_body_to_bytes(text):
         raise RenderError(_lt("The template produced no output; it must produce an XML document"))
     raw = _XML_ILLEGAL.sub("\ufffd", text).encode("utf-8", "replace")
     if len(raw) > MAX_OUTPUT_BYTES:
-        raise _too_big(len(raw))
+        raise too_big(len(raw))
     element = parse_xml(raw)
     if element.getroottree().docinfo.doctype:
         raise RenderError(
@@ -264,7 +265,7 @@ def to_form(doc):
     )
     raw = text.encode("ascii")
     if len(raw) > MAX_OUTPUT_BYTES:
-        raise _too_big(len(raw))
+        raise too_big(len(raw))
     return raw
 
 

@@ -98,11 +98,7 @@ _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allo
 _JINJA_WORDS = frozenset({"and", "or", "not", "in", "is", "if", "else", "true", "false", "none"})
 
 
-def _too_big(size):
-    return RenderError(
-        _lt("The message is %(kb)s KB, more than the %(limit)s KB limit; send fewer fields or shorter values"),
-        params={"kb": str(size // 1024), "limit": str(MAX_OUTPUT_BYTES // 1024)},
-    )
+_too_big = formats.too_big
 
 
 def render_mapping(lines, data):
@@ -568,7 +564,4 @@ def mapping_to_xml_body(lines, root=formats.DEFAULT_XML_ROOT, namespace=None):
 
 def pretty_json(text):
     """Indented JSON of a JSON text for display; the text itself when it is not JSON."""
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return text
+    return formats.pretty(text, formats.JSON)
