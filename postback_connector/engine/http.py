@@ -25,7 +25,12 @@ it is bounded:
   runner never sends past its own time budget. It may also carry
   ``not_before`` (monotonic): it waits, without holding a thread or a lane,
   until then (the runner's per-endpoint rate limit schedules its requests
-  this way, so a throttled endpoint never holds up the others).
+  this way, so a throttled endpoint never holds up the others), and a
+  ``slot_end``: a request of a rate-limited endpoint is sent inside its
+  booked slot or not at all. One that could not start by then (its lanes
+  busy, the process slow) comes back ``skipped`` with ``released=True``,
+  unsent: a late request never bunches with the next slot's, so the
+  receiver never sees more requests than slots.
 * **Credentials.** A request may carry an ``auth`` object (``engine.auth``)
   whose headers are obtained in the worker thread, inside the request's
   deadline (an OAuth2 token is fetched there, so a slow token endpoint holds
@@ -76,6 +81,7 @@ QUEUE_LANES = 2
 SLOW_SECONDS = 0.2
 COOLING_ERROR = "Not attempted: the server did not respond recently; trying again in {seconds} s"
 RELEASED_ERROR = "Not attempted: the runner's time was up; queued again"
+SLOT_MISSED_ERROR = "Not attempted yet: it could not start within its rate-limit slot; queued for the next free slot"
 #: First pause of an endpoint that timed out or refused connections (the
 #: runner lengthens it while the endpoint keeps failing).
 COOLDOWN_SECONDS = 30.0
@@ -118,6 +124,9 @@ class OutgoingRequest:
     latest_start: float | None = None
     #: time.monotonic() before which the request must not start (None: at once).
     not_before: float | None = None
+    #: time.monotonic() after which it is not sent at all: the end of its rate-limit slot
+    #: (None: no slot). Checked just before the first byte leaves.
+    slot_end: float | None = None
     #: Credentials added when the request is sent (see ``engine.auth``): an object
     #: with ``headers(deadline)`` (raises ValueError when they cannot be had),
     #: ``renew(sent_headers, deadline)`` (new headers after a 401, or None) and
@@ -409,14 +418,12 @@ def _seconds(value):
 
 
 class _Host:
-    __slots__ = ("blocked_until", "latency", "limit", "min_interval", "next_start", "progress", "queue", "running")
+    __slots__ = ("blocked_until", "latency", "limit", "progress", "queue", "running")
 
     def __init__(self):
         self.queue = deque()
         self.running = 0
         self.limit = None
-        self.min_interval = 0.0  # seconds between two request starts (a rate limit), 0: none
-        self.next_start = 0.0
         self.blocked_until = 0.0
         self.latency = 0.0  # seconds, moving average of this endpoint's requests
         self.progress = 0.0  # monotonic time a request of it last started or ended
@@ -518,13 +525,6 @@ class HttpSender:
                     and host.slow(now, host.limit or self.per_host))
             }
 
-    def set_min_interval(self, origin, seconds):
-        """At least ``seconds`` between two request starts to this endpoint (a rate limit): a
-        request that would start sooner waits, without a lane, so a late one never bunches
-        with the next."""
-        with self._lock:
-            self._hosts.setdefault(origin, _Host()).min_interval = max(0.0, float(seconds or 0.0))
-
     def set_host_limit(self, origin, limit):
         """At most ``limit`` requests at once to this endpoint (None: ``per_host``)."""
         with self._lock:
@@ -568,19 +568,6 @@ class HttpSender:
         outcome = None
         with self._lock:
             host = self._hosts.setdefault(origin, _Host())
-            if host.min_interval:
-                now = time.monotonic()
-                if now < host.next_start:
-                    wait_until = host.next_start
-                else:
-                    wait_until = None
-                    host.next_start = now + host.min_interval
-            else:
-                wait_until = None
-        if wait_until is not None:
-            self._submit_later(wait_until, job, callback)
-            return
-        with self._lock:
             if host.blocked_until > time.monotonic():
                 outcome = self._skipped(job, host)
             elif host.running < (host.limit or self.per_host) and self._running < self.max_workers:
@@ -766,9 +753,15 @@ class HttpSender:
             return self._exchange(origin, request, target, headers, addresses=addresses, deadline=deadline,
                                   started=started)
 
+        def missed_slot():
+            # A rate-limited request is sent inside its slot or not at all (nothing left yet).
+            if request.slot_end is None or time.monotonic() <= request.slot_end:
+                return None
+            return Outcome(request.key, None, error=SLOT_MISSED_ERROR, skipped=True, released=True)
+
         auth = request.auth
         if auth is None:
-            return exchange()
+            return missed_slot() or exchange()
         # The credentials are had here, in the worker thread and inside the request's
         # deadline: the deadline covers the token request too.
         try:
@@ -777,17 +770,22 @@ class HttpSender:
             outcome = failed(str(exc), AUTH)
             outcome.error_message = exc
             return _redacted(outcome, auth)
+        late = missed_slot()
+        if late is not None:
+            return late
         outcome = exchange()
         if outcome.status == 401:
             # The receiver refused the credentials (a token revoked before it expired):
             # renewed once and the same request (same webhook-id, body and signature)
             # sent once more at once, inside the same deadline. A second 401 is the outcome.
+            # A rate-limited request had one slot: the credentials are renewed, the 401 is
+            # the attempt's outcome and its retry (with the new ones) takes a slot of its own.
             try:
                 fresh = auth.renew(headers, deadline)
             except ValueError as exc:
                 outcome.error, outcome.error_kind, outcome.error_message = str(exc), AUTH, exc
             else:
-                if fresh:
+                if fresh and request.slot_end is None:
                     merge_headers(headers, fresh)
                     outcome = exchange()
         return _redacted(outcome, auth)

@@ -49,7 +49,7 @@ from odoo.tools import SQL
 from .. import compat
 from ..engine import http as engine_http
 from ..engine import lifecycle, render, retry
-from .postback_endpoint import THROTTLE_HORIZON
+from .postback_endpoint import SLOT_TOLERANCE, THROTTLE_HORIZON
 
 _logger = logging.getLogger(__name__)
 
@@ -675,8 +675,6 @@ class _Run:
             cron = self.env.ref("postback_connector.ir_cron_send_deliveries", raise_if_not_found=False)
             if cron:
                 cron.sudo()._trigger(lease_end + timedelta(seconds=1))
-        if throttled:
-            jobs = self._pace(jobs, throttled)
         # Failures are leased too: their outcome is written like any other.
         self._lease(leases + [(delivery.id, None) for delivery, _error in failures], lease_end)
         for delivery, error in failures:
@@ -688,6 +686,9 @@ class _Run:
             self.buffer.append(engine_http.Outcome(delivery.id, None, error=str(error)))
         # The lease and the exact bodies are durable before anything leaves.
         model._commit_progress()
+        if throttled:
+            # Booked after the commit, just before sending: a slot is not spent waiting for it.
+            jobs = self._pace(jobs, throttled)
         for job in jobs:
             if isinstance(job, tuple):  # tests: the email goes out on this cursor
                 _tag, delivery, body, document = job
@@ -707,16 +708,16 @@ class _Run:
         grants = self.env["postback.endpoint"]._reserve_slots(
             {endpoint_id: (len(requests), rate) for endpoint_id, (rate, requests) in throttled.items()}, horizon,
             own_transaction=self.may_commit)
-        now = time.monotonic()
         postponed = set()
         for endpoint_id, (_rate, requests) in throttled.items():
-            first, step, granted, next_free = grants.get(endpoint_id, (0.0, 0.0, len(requests), 0.0))
-            if step:
-                self.sender.set_min_interval(self.origins[endpoint_id], step)
+            first, step, granted, next_free, anchor = grants.get(
+                endpoint_id, (0.0, 0.0, len(requests), 0.0, time.monotonic()))
             for index, request in enumerate(requests):
                 if index < granted:
-                    request.not_before = now + first + index * step
-                    request.latest_start = max(request.latest_start or 0.0, request.not_before + 1.0)
+                    # Sent inside its slot or not at all (then back to the queue, unsent).
+                    request.not_before = anchor + first + index * step
+                    request.slot_end = request.not_before + SLOT_TOLERANCE
+                    request.latest_start = max(request.latest_start or 0.0, request.slot_end)
                 else:
                     postponed.add(request.key)
                     self.buffer.append(engine_http.Outcome(

@@ -7,6 +7,7 @@ and postpones its waiting deliveries, so no other runner pays the timeout
 again until the pause ends. Written by the runner only, in bulk.
 """
 import math
+import time
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, ValidationError
@@ -20,9 +21,12 @@ from ..engine import lifecycle
 LATENCY_WEIGHT = 0.2
 #: Highest rate limit a merchant can set (requests per second).
 MAX_RATE_LIMIT = 1000.0
-#: Requests are paced this much under the rate, so that network and scheduling jitter never
-#: makes the receiver see more than its rate in any second.
-RATE_MARGIN = 1.1
+#: Requests are paced this much under the rate: slots are RATE_MARGIN / rate apart, and a
+#: request is sent within SLOT_TOLERANCE seconds of its slot's start or not at all, so any
+#: second of the receiver's clock holds at most ``rate`` of them as long as the start delay
+#: plus the network's jitter stays under RATE_MARGIN - 1 seconds (0.1 s + up to 0.1 s here).
+RATE_MARGIN = 1.2
+SLOT_TOLERANCE = 0.1
 #: How far ahead one claim of a runner reserves sending slots of a throttled endpoint.
 THROTTLE_HORIZON = 2.0
 
@@ -148,8 +152,11 @@ class PostbackEndpoint(models.Model):
 
         ``wanted``: endpoint id -> (requests to send, rate per second). Returns endpoint
         id -> (delay of the first slot, seconds between slots, slots granted, seconds until
-        the next free slot): slots are granted up to ``horizon`` seconds ahead; the rest
-        waits in the queue, not in a runner.
+        the next free slot, the time.monotonic() the delays count from): slots are granted
+        up to ``horizon`` seconds ahead; the rest waits in the queue, not in a runner. The
+        delays count from the moment the database read its clock (the middle of the
+        query's round trip), not from the end of the transaction: two runners' slots stay
+        ``step`` apart whatever their commit latency.
 
         ``own_transaction`` (a runner that may commit): the reservation is a short
         transaction of its own, READ COMMITTED, committed at once: the endpoint rows are
@@ -167,18 +174,21 @@ class PostbackEndpoint(models.Model):
 
     @api.model
     def _book_slots(self, cr, wanted, horizon):
+        asked = time.monotonic()
         cr.execute(SQL(
             "SELECT id, COALESCE(throttle_next, 0), extract(epoch FROM clock_timestamp())::float"
             " FROM postback_endpoint WHERE id IN %s ORDER BY id FOR NO KEY UPDATE", tuple(sorted(wanted))))
+        found = cr.fetchall()
+        anchor = (asked + time.monotonic()) / 2
         grants, rows = {}, []
-        for endpoint_id, next_free, db_now in cr.fetchall():
+        for endpoint_id, next_free, db_now in found:
             count, rate = wanted[endpoint_id]
             step = RATE_MARGIN / rate
             start = max(next_free, db_now)
             room = db_now + horizon - start
             granted = 0 if room < 0 else min(count, math.floor(room / step) + 1)
             new_next = start + granted * step
-            grants[endpoint_id] = (start - db_now, step, granted, new_next - db_now)
+            grants[endpoint_id] = (start - db_now, step, granted, new_next - db_now, anchor)
             if granted:
                 rows.append((endpoint_id, new_next))
         if rows:

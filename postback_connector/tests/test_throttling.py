@@ -61,7 +61,7 @@ class TestThrottling(DeliveryCase):
         endpoints = self.env["postback.endpoint"]
         first = endpoints._reserve_slots({endpoint.id: (5, 10.0)})[endpoint.id]
         second = endpoints._reserve_slots({endpoint.id: (5, 10.0)})[endpoint.id]
-        delay, step, granted, _next_free = first
+        delay, step, granted, _next_free, _anchor = first
         self.assertEqual(granted, 5)
         self.assertGreaterEqual(step, 0.1)
         # the second runner's first slot comes after the first runner's last one

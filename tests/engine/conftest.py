@@ -25,6 +25,8 @@ class Received:
     path: str
     headers: dict
     body: bytes
+    #: time.monotonic() when the request was read
+    at: float = 0.0
 
 
 class Receiver:
@@ -88,7 +90,8 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 with receiver._lock:
-                    receiver.received.append(Received(self.command, self.path, dict(self.headers), body))
+                    receiver.received.append(
+                        Received(self.command, self.path, dict(self.headers), body, time.monotonic()))
                 route = receiver.routes.get(self.path, Route())
                 if route.delay:
                     time.sleep(route.delay)

@@ -3,7 +3,7 @@
 import itertools
 import time
 
-from postback_connector.engine.http import HttpSender, OutgoingRequest
+from postback_connector.engine.http import SLOT_MISSED_ERROR, HttpSender, OutgoingRequest
 
 
 def request(key, url, not_before=None):
@@ -51,14 +51,40 @@ def test_closing_the_sender_does_not_wait_for_delayed_requests(receiver):
     assert receiver.hits() == []
 
 
-def test_a_minimum_interval_spaces_request_starts_even_when_they_are_submitted_together(receiver):
+def test_a_request_that_cannot_start_within_its_slot_is_not_sent_and_comes_back_released(receiver_factory):
+    """A rate-limited request is sent inside its slot or not at all: one held up past the end
+    of its slot (here its only lane is busy with a slow answer) never reaches the receiver, so
+    it cannot bunch with the next slot's request; it comes back unsent, for the queue."""
+    slow, throttled = receiver_factory(), receiver_factory()
+    slow.route("/slow", delay=0.6)
+    now = time.monotonic()
+    with HttpSender(max_workers=1, per_host=1) as sender:
+        in_time = request("in_time", throttled.url + "/t", not_before=now + 0.9)
+        in_time.slot_end = now + 1.0
+        missed = request("missed", throttled.url + "/t", not_before=now + 0.1)
+        missed.slot_end = now + 0.2
+        outcomes = {o.key: o for o in sender.send_all([request("busy", slow.url + "/slow"), missed, in_time])}
+    assert outcomes["busy"].status == 200
+    assert (outcomes["missed"].skipped, outcomes["missed"].released, outcomes["missed"].status) == (True, True, None)
+    assert outcomes["missed"].error == SLOT_MISSED_ERROR
+    assert outcomes["in_time"].status == 200 and not outcomes["in_time"].skipped
+    assert len(throttled.hits("/t")) == 1
+
+
+def test_requests_in_consecutive_slots_start_a_slot_apart(receiver):
+    """Slots booked back to back (as two runners do) are honoured to within the tolerance."""
+    step, start = 0.12, time.monotonic() + 0.2
+    jobs = []
+    for i in range(6):
+        job = request(f"s{i}", receiver.url + "/s", not_before=start + i * step)
+        job.slot_end = job.not_before + 0.1
+        jobs.append(job)
     with HttpSender() as sender:
-        sender.set_min_interval(("http", "127.0.0.1", receiver.port), 0.1)
-        outcomes = sender.send_all([request(f"r{i}", receiver.url + "/s") for i in range(5)])
-    assert [o.status for o in outcomes] == [200] * 5
-    finished = sorted(o.finished_at for o in outcomes)
-    gaps = [b - a for a, b in itertools.pairwise(finished)]
-    assert min(gaps) >= 0.08, gaps
+        outcomes = sender.send_all(list(reversed(jobs)))
+    assert [o.status for o in outcomes] == [200] * 6
+    arrivals = sorted(hit.at for hit in receiver.hits("/s"))
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert min(gaps) >= step - 0.1, gaps
 
 
 def test_the_first_request_through_an_http_proxy_names_the_absolute_url(receiver, monkeypatch):
