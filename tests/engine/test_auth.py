@@ -188,6 +188,27 @@ def test_a_401_renews_the_token_once_and_sends_the_same_request_again():
     assert source.take_update()[0] != old
 
 
+def test_a_rate_limited_request_answered_401_renews_the_token_without_a_second_request_in_its_slot():
+    """A throttled request had one slot: the 401 is its outcome (the delivery's retry takes a slot
+    of its own), the token is renewed at once, so the retry carries the new one."""
+    with receivers.TokenEndpoint() as endpoint, receivers.HttpReceiver(guard=endpoint.guard) as receiver:
+        source = _source(endpoint)
+        with http.HttpSender() as sender:
+            assert sender.send_all([_request(receiver.url, source)])[0].status == 200
+            old, _expires = source.take_update()
+            endpoint.revoke()
+            throttled = _request(receiver.url, source, 2)
+            throttled.not_before = time.monotonic()
+            throttled.slot_end = throttled.not_before + 5.0
+            outcome = sender.send_all([throttled])[0]
+            assert outcome.status == 401 and not outcome.skipped
+            assert len(receiver.received) == 2, "no second request in the same slot"
+            retry = _request(receiver.url, source, 2)
+            assert sender.send_all([retry])[0].status == 200
+    assert len(endpoint.calls) == 2, "renewed once, on the 401"
+    assert receiver.received[2].headers["Authorization"] != "Bearer " + old
+
+
 def test_a_second_401_is_the_outcome_after_one_renewal():
     with receivers.TokenEndpoint() as endpoint, \
             receivers.HttpReceiver(guard=lambda headers, body: (401, {}, "no")) as receiver:
