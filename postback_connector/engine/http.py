@@ -576,7 +576,7 @@ class HttpSender:
                     time.monotonic(), host.limit or self.per_host):
                 # A slow endpoint: its excess waits in the database, not in this runner.
                 lanes = host.limit or self.per_host
-                wait = max(1.0, (len(host.queue) + host.running) / lanes * max(host.latency, SLOW_SECONDS))
+                wait = max(0.5, (len(host.queue) + host.running) / lanes * max(host.latency, SLOW_SECONDS))
                 outcome = Outcome(job.key, None, error=BUSY_ERROR, skipped=True, blocked_for=wait)
             else:
                 host.queue.append((job, callback))

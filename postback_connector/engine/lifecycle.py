@@ -29,8 +29,8 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 #: not be reached (trips the breaker) / answered something unusable fast /
 #: no information (not attempted, or not an HTTP endpoint problem).
 UP, DOWN, ERROR, NONE = "up", "down", "error", "none"
-#: Shortest wait of a delivery postponed because its endpoint is paused.
-MIN_POSTPONE = 1.0
+#: Shortest wait of a delivery postponed because its endpoint is paused or busy.
+MIN_POSTPONE = 0.5
 #: First and longest pause of an endpoint that keeps timing out or refusing.
 COOLDOWN_SECONDS = 30.0
 MAX_COOLDOWN_SECONDS = 900.0
@@ -64,8 +64,11 @@ def next_step(outcome, *, retries_done, schedule, retry_on_failure, jitter=0.1, 
     """The step after ``outcome`` (an ``http.Outcome``) of a delivery that failed ``retries_done`` times."""
     finished = outcome.finished_at
     if outcome.skipped:
-        wait = 0.0 if outcome.released else max(MIN_POSTPONE, outcome.blocked_for)
-        return Step(PENDING, None, _at(finished, wait), None, NONE)
+        # Not an attempt, so no Retry-After or schedule step to honour: due exactly when the
+        # endpoint is expected to take it (a busy endpoint's lanes free, its pause over).
+        if outcome.released:
+            return Step(PENDING, None, math.floor(finished), None, NONE)
+        return Step(PENDING, None, finished + max(MIN_POSTPONE, outcome.blocked_for), None, NONE)
     status = outcome.status
     if status is None and not outcome.error:  # an email accepted by the SMTP server
         return Step(DELIVERED, DELIVERED, None, None, NONE)

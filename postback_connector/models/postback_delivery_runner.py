@@ -153,7 +153,9 @@ class PostbackDelivery(models.Model):
         a backlog of 100,000). Deliveries of inactive triggers are "held", out of that
         index; those of a paused endpoint are postponed past the pause.
         """
-        now = fields.Datetime.now()
+        # To the microsecond (fields.Datetime.now() drops them): a delivery postponed by a
+        # fraction of a second is due then, not at the next whole second.
+        now = _utc(time.time())
         ordering = SQL(
             " AND (d.order_id IS NULL OR (SELECT o.id FROM postback_delivery o WHERE o.state = 'pending'"
             " AND o.trigger_id = d.trigger_id AND o.order_id = d.order_id AND o.id < d.id LIMIT 1) IS NULL)"

@@ -75,6 +75,13 @@ def test_a_skipped_delivery_is_not_an_attempt_and_waits_for_the_pause():
     assert result.next_at >= T + 30
 
 
+def test_a_skipped_delivery_is_due_when_the_endpoint_can_take_it_not_at_the_next_whole_second():
+    """Not an attempt, so nothing to round up for: a busy endpoint's excess is due when its lanes
+    are expected to be free (here 0.7 s), never sooner than half a second."""
+    assert step(Outcome("k", None, skipped=True, blocked_for=0.7, finished_at=T)).next_at == T + 0.7
+    assert step(Outcome("k", None, skipped=True, blocked_for=0.0, finished_at=T)).next_at == T + 0.5
+
+
 def test_a_released_delivery_is_due_again_at_once():
     result = step(Outcome("k", None, skipped=True, released=True, finished_at=T))
     assert result.attempt is None and result.next_at <= T
