@@ -14,6 +14,7 @@ Modules:
 * ``http``: the concurrent, connection-reusing sender used by the cron;
 * ``contact_notice``: when a failing trigger's technical contact is emailed.
 * ``conditions``: a trigger's condition (a domain as text), read without running code.
+* ``developer``: the portal's developer page: a payload's JSON Schema, signature-checking code.
 
 ``render`` is the only public face of the private ``_values`` (error type,
 type conversions), ``_paths`` (path syntax), ``_sandbox`` and ``_filters``
