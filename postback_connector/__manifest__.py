@@ -8,7 +8,7 @@
     "website": "https://github.com/postback-connector/postback_connector",
     "author": "postback_connector developers",
     "license": "LGPL-3",
-    "depends": ["mail", "sale_management", "sale_stock", "stock_delivery"],
+    "depends": ["mail", "portal", "sale_management", "sale_stock", "stock_delivery"],
     "external_dependencies": {"python": ["jinja2", "lxml", "requests"]},
     "data": [
         "security/postback_security.xml",
@@ -34,6 +34,7 @@
         "views/res_config_settings_views.xml",
         "views/postback_trigger_contact_views.xml",
         "views/res_config_settings_contact_views.xml",
+        "views/portal_templates.xml",
         "wizards/postback_template_preview_views.xml",
         "wizards/postback_trigger_activate_views.xml",
         "wizards/postback_secret_views.xml",

@@ -20,3 +20,4 @@ from . import stock_picking
 from . import payment_transaction
 from . import account_move
 from . import res_groups
+from . import postback_portal

@@ -13,3 +13,4 @@ from . import test_template
 from . import test_tour
 from . import test_attack_suite
 from . import test_attack_limits
+from . import test_portal
