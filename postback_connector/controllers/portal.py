@@ -107,8 +107,8 @@ class PostbackPortal(CustomerPortal):
         triggers = request.env["postback.trigger"]._portal_triggers()
         if not triggers and not request.env["postback.trigger"]._portal_partner():
             raise NotFound()
-        return request.render("postback_connector.portal_my_postbacks",
-                              self._postback_values("postbacks", triggers=triggers))
+        return request.render("postback_connector.portal_my_postbacks", self._postback_values(
+            "postbacks", triggers=triggers, failed_counts=triggers._portal_failed_counts()))
 
     @http.route(["/my/postbacks/<int:trigger_id>", "/my/postbacks/<int:trigger_id>/page/<int:page>"],
                 type="http", auth="public", website=True, methods=["GET"])
@@ -150,8 +150,12 @@ class PostbackPortal(CustomerPortal):
         if refused:
             return refused
         delivery = self._postback_delivery(delivery_id)
+        # A link to the portal's own order page when this user may open it there (no access
+        # token is made or handed out).
+        order = delivery.order_id.with_env(request.env(su=False))
+        order_url = order.access_url if order and order.has_access("read") else False
         return request.render("postback_connector.portal_postback_delivery", self._postback_values(
-            "postback_delivery", delivery=delivery, trigger=delivery.trigger_id,
+            "postback_delivery", delivery=delivery, trigger=delivery.trigger_id, order_url=order_url,
             attempts=delivery.attempt_ids.sorted(lambda a: (a.attempted_at, a.id), reverse=True),
             settings=delivery.trigger_id.partner_id._postback_portal_settings()))
 

@@ -13,11 +13,13 @@ user's name. Only after those checks do the methods work as the system.
 """
 
 import json
+from urllib.parse import urlsplit
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
+from odoo.sql_db import Cursor
 
-from ..engine import developer, formats, signing
+from ..engine import developer, formats, netcheck, signing
 from ..engine import render as engine_render
 from ..engine_i18n import engine_text
 from .postback_trigger import SECRET_ROTATION_OVERLAP_HOURS
@@ -31,9 +33,15 @@ PORTAL_ACTIONS = {
 }
 #: Portal actions a customer may take per minute (all its users together), by default.
 DEFAULT_ACTIONS_PER_MINUTE = 10
-#: At most this many failed deliveries are queued again by one "resend failed since".
-MAX_RESEND_AT_ONCE = 10000
-#: First key of the advisory lock that serialises one customer's portal actions.
+#: Of which tests (each holds an Odoo worker for up to the trigger's timeout).
+TESTS_PER_MINUTE = 3
+#: At most this many failed deliveries are queued again by one "resend failed since",
+#: and none older than this many days.
+MAX_RESEND_AT_ONCE = 1000
+MAX_RESEND_DAYS = 30
+#: How long the log of portal actions (the rate limit's count) is kept.
+ACTION_LOG_DAYS = 30
+#: First key of the advisory lock that serialises the count of one customer's portal actions.
 PORTAL_LOCK_CLASS = 7270
 
 
@@ -71,6 +79,16 @@ class ResPartner(models.Model):
 class PostbackTrigger(models.Model):
     _inherit = "postback.trigger"
 
+    paused_from_portal = fields.Boolean(
+        string="Paused in the portal", copy=False, readonly=True,
+        help="Paused by the customer in the portal (they may resume it there); any other change of state "
+        "clears it.")
+
+    def write(self, vals):
+        if "state" in vals and "paused_from_portal" not in vals:
+            vals = dict(vals, paused_from_portal=False)
+        return super().write(vals)
+
     # ------------------------------------------------------------------
     # Access
     # ------------------------------------------------------------------
@@ -79,7 +97,9 @@ class PostbackTrigger(models.Model):
         """The current user's commercial entity when the merchant opened the portal to it, else empty."""
         user = self.env.user
         partners = self.env["res.partner"]
-        if not user or user._is_public():
+        # Portal (share) users only: an internal user who can edit contacts could otherwise
+        # attach their own contact to a customer and reach what only Postback managers see.
+        if not user or not user.share or user._is_public():
             return partners
         partner = user.partner_id.commercial_partner_id
         return partner if partner._postback_portal_settings()["postback_portal"] else partners
@@ -109,27 +129,45 @@ class PostbackTrigger(models.Model):
             raise MissingError(_("This postback endpoint does not exist or is not yours."))
         if not partner._postback_portal_settings()[PORTAL_ACTIONS[action]]:
             raise AccessError(_("Your supplier has not enabled this action in the portal. Ask them to."))
-        self._portal_check_rate(partner)
+        self._portal_check_rate(partner, action)
 
-    def _portal_check_rate(self, partner):
-        """At most N portal actions per minute per customer, counted on the chatter in the database."""
+    def _portal_check_rate(self, partner, action):
+        """At most N portal actions a minute per customer (tests: fewer), every attempt counted.
+
+        The count and the log row are a short READ COMMITTED transaction of their own,
+        committed at once under a per-customer advisory lock: parallel requests from
+        several workers each see the others' rows (a request's own REPEATABLE READ
+        snapshot would not), nothing waits for a slow action (a test send), and an
+        attempt that then fails still counts.
+        """
         limit = int(self.env["ir.config_parameter"].sudo().get_param(
             "postback_connector.portal_actions_per_minute", DEFAULT_ACTIONS_PER_MINUTE) or 0)
-        cr = self.env.cr
-        # One portal action of a customer at a time (every worker, until the transaction ends):
-        # the count below cannot be raced. An advisory lock, so the merchant's own edits of the
-        # customer never wait for it.
-        cr.execute("SELECT pg_advisory_xact_lock(%s, %s)", (PORTAL_LOCK_CLASS, partner.id))
-        cr.execute(
-            """SELECT count(*) FROM mail_message m
-               JOIN res_partner author ON author.id = m.author_id
-               WHERE m.model = 'postback.trigger' AND m.message_type = 'comment'
-                 AND author.commercial_partner_id = %s
-                 AND m.create_date > (now() at time zone 'UTC') - interval '1 minute'""",
-            (partner.id,),
-        )
-        if limit > 0 and cr.fetchone()[0] >= limit:
-            raise UserError(_("Too many actions in a minute: wait a minute and try again."))
+        values = {"partner": partner.id, "user": self.env.uid, "trigger": self.id, "action": action,
+                  "lock": PORTAL_LOCK_CLASS, "keep": "%s days" % ACTION_LOG_DAYS}
+        with self.env.registry.cursor() as cr:
+            if isinstance(cr, Cursor):  # a real transaction (under tests: the test's own cursor)
+                cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            cr.execute("SELECT pg_advisory_xact_lock(%(lock)s, %(partner)s)", values)
+            cr.execute(
+                """SELECT count(*), count(*) FILTER (WHERE action = 'test') FROM postback_portal_action
+                   WHERE partner_id = %(partner)s
+                     AND create_date > (now() at time zone 'UTC') - interval '1 minute'""", values)
+            done, tests = cr.fetchone()
+            if limit > 0 and (done >= limit or (action == "test" and tests >= min(limit, TESTS_PER_MINUTE))):
+                return self._portal_refuse_rate()
+            cr.execute(
+                """DELETE FROM postback_portal_action WHERE partner_id = %(partner)s
+                   AND create_date < (now() at time zone 'UTC') - %(keep)s::interval""", values)
+            cr.execute(
+                """INSERT INTO postback_portal_action
+                       (partner_id, user_id, trigger_id, action, create_uid, create_date, write_uid, write_date)
+                   VALUES (%(partner)s, %(user)s, %(trigger)s, %(action)s, %(user)s, now() at time zone 'UTC',
+                           %(user)s, now() at time zone 'UTC')""", values)
+        return True
+
+    @staticmethod
+    def _portal_refuse_rate():
+        raise UserError(_("Too many actions in a minute: wait a minute and try again."))
 
     def _portal_log(self, text):
         """Record a portal action in the trigger's chatter, by the portal user (also the rate count)."""
@@ -145,7 +183,7 @@ class PostbackTrigger(models.Model):
     def _portal_deliveries_domain(self, filters):
         """Domain of this trigger's deliveries matching the portal's search filters (already parsed)."""
         self.ensure_one()
-        domain = [("trigger_id", "=", self.id)]
+        domain = self._portal_delivery_scope()
         if filters.get("event_type_id"):
             domain.append(("event_type_id", "=", filters["event_type_id"]))
         if filters.get("state"):
@@ -157,6 +195,21 @@ class PostbackTrigger(models.Model):
         if filters.get("date_to"):
             domain.append(("create_date", "<", fields.Date.add(filters["date_to"], days=1)))
         return domain
+
+    def _portal_failed_counts(self):
+        """{trigger id: failed deliveries made for its current customer}, one query."""
+        if not self:
+            return {}
+        rows = self.env["postback.delivery"].sudo()._read_group(
+            [("trigger_id", "in", self.ids), ("state", "=", "failed"),
+             ("partner_id.commercial_partner_id", "in", self.commercial_partner_id.ids)],
+            ["trigger_id"], ["__count"])
+        return {trigger.id: count for trigger, count in rows}
+
+    def _portal_delivery_scope(self):
+        """This trigger's deliveries made for the current customer (not a previous owner's history)."""
+        self.ensure_one()
+        return [("trigger_id", "=", self.id), ("partner_id.commercial_partner_id", "=", self.commercial_partner_id.id)]
 
     def _portal_catalogue(self):
         """Per event of this trigger: what it is, a sample payload, its JSON Schema (or None), or the error."""
@@ -179,8 +232,12 @@ class PostbackTrigger(models.Model):
         return entries
 
     def _portal_verify_code(self):
+        """Python and Node.js code checking this trigger's signatures (None for email: not signed)."""
         self.ensure_one()
-        return developer.verify_snippets(self.signature_scheme, self.signature_header)
+        if self.channel != "url":
+            return None
+        header = self.signature_header if netcheck.is_valid_header_name(self.signature_header or "") else None
+        return developer.verify_snippets(self.signature_scheme, header)
 
     # ------------------------------------------------------------------
     # Self-service actions (each: _portal_allow first, then as the system)
@@ -188,8 +245,11 @@ class PostbackTrigger(models.Model):
     def _portal_resend_failed(self, since):
         """Queue again every failed delivery of this trigger created since ``since`` (a date); their number."""
         self._portal_allow("resend")
+        oldest = fields.Date.subtract(fields.Date.context_today(self), days=MAX_RESEND_DAYS)
+        if since < oldest:
+            raise UserError(_("Choose a date in the last %s days.", MAX_RESEND_DAYS))
         deliveries = self.env["postback.delivery"].sudo().search(
-            [("trigger_id", "=", self.id), ("state", "=", "failed"), ("create_date", ">=", since)],
+            [*self._portal_delivery_scope(), ("state", "=", "failed"), ("create_date", ">=", since)],
             order="id", limit=MAX_RESEND_AT_ONCE)
         if not deliveries:
             raise UserError(_("No failed delivery since %s.", fields.Date.to_string(since)))
@@ -251,11 +311,22 @@ class PostbackTrigger(models.Model):
         if url == old:
             return False
         try:
-            # The merchant's address policy, at once (the runner applies it again on every send:
-            # a name can be pointed elsewhere later).
-            self._url_checker()(url)
+            netcheck.validate_url(url)
         except ValueError as error:
             raise UserError(engine_text(self.env, error)) from error
+        if _origin(url) != _origin(old):
+            # Another server. The credentials the merchant set up go with every postback:
+            # only the merchant may send them elsewhere. And the server must be public,
+            # whatever the merchant allows for its own targets (no portal user may aim the
+            # merchant's Odoo at its internal network); the runner checks again on every send.
+            if (self.auth_type or "none") != "none" or self.header_ids:
+                raise UserError(_("This endpoint sends credentials your supplier set up: only they can move it "
+                                  "to another server. You can change the path on the same server."))
+            try:
+                netcheck.check_target(url, allow_private=False)
+            except ValueError as error:
+                raise UserError(_("This address cannot receive postbacks: use a public http(s) server.")) \
+                    from error
         try:
             with self.env.cr.savepoint():
                 self.write({"url": url})
@@ -268,15 +339,47 @@ class PostbackTrigger(models.Model):
         self._portal_allow("endpoint")
         if self.state != "active":
             raise UserError(_("Only an active endpoint can be paused."))
-        self.write({"state": "paused", "disabled_reason": False})
+        self.write({"state": "paused", "disabled_reason": False, "paused_from_portal": True})
         self._portal_log(_("Paused: waiting deliveries are held until it is resumed"))
 
     def _portal_resume(self):
         self._portal_allow("endpoint")
-        if self.state not in ("paused", "disabled"):
-            raise UserError(_("Only a paused or disabled endpoint can be resumed."))
+        # Only the customer's own pause: a pause by the merchant or a disable by the addon
+        # (failures, 410 Gone) is the merchant's to lift.
+        if self.state != "paused" or not self.paused_from_portal:
+            raise UserError(_("Only a pause made here can be resumed here: ask your supplier."))
         self._activate()
         self._portal_log(_("Resumed: waiting deliveries go out now"))
+
+
+def _origin(url):
+    parts = urlsplit(url or "")
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+class PostbackPortalAction(models.Model):
+    """What the customer's portal users did: the rate limit's count, and an audit trail."""
+
+    _name = "postback.portal.action"
+    _description = "Postback portal action"
+    _order = "id desc"
+    _log_access = True
+
+    partner_id = fields.Many2one("res.partner", string="Customer", required=True, readonly=True, index=True,
+                                 ondelete="cascade")
+    user_id = fields.Many2one("res.users", string="Portal user", readonly=True, ondelete="set null")
+    trigger_id = fields.Many2one("postback.trigger", readonly=True, ondelete="set null")
+    action = fields.Char(readonly=True)
+
+    def init(self):
+        self.env.cr.execute(
+            "CREATE INDEX IF NOT EXISTS postback_portal_action_partner_date_idx"
+            " ON postback_portal_action (partner_id, create_date)")
 
 
 class PostbackDelivery(models.Model):
@@ -286,7 +389,11 @@ class PostbackDelivery(models.Model):
     def _portal_get(self, delivery_id):
         """The delivery ``delivery_id`` (as the system) if the current user may see it; else MissingError."""
         delivery = self.sudo().browse(delivery_id).exists()
-        if not delivery or delivery.trigger_id not in self.env["postback.trigger"]._portal_triggers():
+        partner = self.env["postback.trigger"]._portal_partner()
+        # Its trigger is the customer's, and so was the delivery when it was made (a trigger
+        # the merchant moves to another customer does not take its history along).
+        if (not delivery or delivery.trigger_id not in self.env["postback.trigger"]._portal_triggers()
+                or delivery.partner_id.commercial_partner_id != partner):
             raise MissingError(_("This delivery does not exist or is not yours."))
         return delivery
 

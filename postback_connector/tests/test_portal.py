@@ -126,7 +126,15 @@ class TestPortalPages(PortalCase):
         self.assertEqual(detail.status_code, 200)
         self.assertIn("boom: no such order", detail.text, "the answer their server gave")
         self.assertIn("HTTP 500", detail.text)
-        self.assertIn(delivery.order_id.get_portal_url(), detail.text, "a link to the portal's order page")
+        # a link only when Odoo's own rules let this user open the order in the portal (18.0: not a
+        # quotation they do not follow yet; 19.0: any order of their company)
+        readable = delivery.order_id.with_user(self.user).has_access("read")
+        self.assertEqual('href="/my/orders/%s"' % delivery.order_id.id in detail.text, readable)
+        delivery.order_id.message_subscribe(partner_ids=self.customer.ids)
+        detail = self.url_open("/my/postbacks/delivery/%s" % delivery.id)
+        self.assertIn('href="/my/orders/%s"' % delivery.order_id.id, detail.text, "a link to the portal's order page")
+        self.assertNotIn("access_token", detail.text, "no access token is made or handed out")
+        self.assertFalse(delivery.order_id.access_token)
         # the exact body sent
         sent = self.receiver.received[-1].body.decode()
         self.assertEqual(sent, delivery.payload)
@@ -259,12 +267,19 @@ class TestPortalActions(PortalCase):
         self.post("/my/postbacks/%s/url" % self.trigger.id, {"url": new_url})
         self.env.invalidate_all()
         self.assertEqual(self.trigger.url, new_url)
-        self.env["ir.config_parameter"].sudo().set_param("postback_connector.allow_private_targets", "0")
-        self.post("/my/postbacks/%s/url" % self.trigger.id, {"url": "http://10.0.0.7/internal"})
+        # the merchant allows private targets for its own use (these tests' receivers are on
+        # 127.0.0.1): a portal user still cannot aim the merchant's Odoo at the internal network
+        for private in ("http://10.0.0.7/internal", "http://127.0.0.1:8069/web", "http://169.254.169.254/latest",
+                        "http://[::ffff:10.0.0.1]/x"):
+            self.post("/my/postbacks/%s/url" % self.trigger.id, {"url": private})
+            self.env.invalidate_all()
+            self.assertEqual(self.trigger.url, new_url, private)
+            self.assertIn("cannot receive postbacks", self.url_open("/my/postbacks/%s" % self.trigger.id).text)
+        public = "https://93.184.215.14/hooks/orders"
+        self.post("/my/postbacks/%s/url" % self.trigger.id, {"url": public})
         self.env.invalidate_all()
-        self.assertEqual(self.trigger.url, new_url, "a private address is refused as in the back office")
-        self.assertIn("alert-danger", self.url_open("/my/postbacks/%s" % self.trigger.id).text)
-        self.env["ir.config_parameter"].sudo().set_param("postback_connector.allow_private_targets", "1")
+        self.assertEqual(self.trigger.url, public, "a public server is fine")
+        self.trigger.url = new_url
 
         delivery = self.order_for(self.customer)._postback_emit("order.received").delivery_ids
         self.post("/my/postbacks/%s/pause" % self.trigger.id)
@@ -280,6 +295,49 @@ class TestPortalActions(PortalCase):
         bodies = self.chatter(self.trigger)
         for word in ("URL changed", "Paused", "Resumed"):
             self.assertTrue(any(word in body and "Azure Dev" in body for body in bodies), word)
+
+    def test_credentials_the_merchant_set_up_never_move_to_another_server(self):
+        self.trigger.header_ids = [(0, 0, {"name": "X-Api-Key", "value": "merchant-held-key"})]
+        self.sign_in(self.user)
+        self.post("/my/postbacks/%s/url" % self.trigger.id, {"url": "https://93.184.215.14/steal"})
+        self.env.invalidate_all()
+        self.assertEqual(self.trigger.url, self.receiver.url)
+        self.assertIn("only they can move it", self.url_open("/my/postbacks/%s" % self.trigger.id).text)
+        self.post("/my/postbacks/%s/url" % self.trigger.id, {"url": self.receiver.url + "?v=2"})
+        self.env.invalidate_all()
+        self.assertEqual(self.trigger.url, self.receiver.url + "?v=2", "the path on the same server may change")
+
+    def test_only_the_customers_own_pause_can_be_lifted_in_the_portal(self):
+        self.trigger.action_deactivate()  # the merchant's pause
+        self.sign_in(self.user)
+        page = self.url_open("/my/postbacks/%s" % self.trigger.id).text
+        self.assertNotIn("/resume", page)
+        self.post("/my/postbacks/%s/resume" % self.trigger.id)
+        self.env.invalidate_all()
+        self.assertEqual(self.trigger.state, "paused")
+        self.trigger.write({"state": "disabled", "disabled_reason": "410 Gone"})
+        self.post("/my/postbacks/%s/resume" % self.trigger.id)
+        self.env.invalidate_all()
+        self.assertEqual(self.trigger.state, "disabled", "a disable by the addon is the merchant's to lift")
+
+    def test_resending_failures_is_bounded_in_age(self):
+        self.failed_delivery()
+        self.sign_in(self.user)
+        old = fields.Date.to_string(fields.Date.subtract(fields.Date.today(), days=40))
+        self.post("/my/postbacks/%s/resend_failed" % self.trigger.id, {"since": old})
+        self.assertIn("last 30 days", self.url_open("/my/postbacks/%s" % self.trigger.id).text)
+
+    def test_tests_have_a_smaller_quota_and_refused_attempts_count(self):
+        self.sign_in(self.user)
+        shipped = self.event_types["order.shipped"].id
+        before = len(self.receiver.received)
+        for _i in range(5):
+            self.post("/my/postbacks/%s/test" % self.trigger.id, {"event_type_id": shipped})
+        self.assertEqual(len(self.receiver.received), before + 3, "three tests a minute")
+        self.assertIn("Too many actions", self.url_open("/my/postbacks/%s" % self.trigger.id).text)
+        log = self.env["postback.portal.action"].search([("partner_id", "=", self.customer.id)])
+        self.assertEqual(log.mapped("action"), ["test"] * 3)
+        self.assertEqual(log.user_id, self.user)
 
     def test_actions_the_merchant_did_not_enable_are_forbidden(self):
         delivery = self.failed_delivery()
@@ -383,6 +441,27 @@ class TestPortalAttacks(PortalCase):
             query = "&".join("%s=%s" % item for item in data.items())
             self.assertIn(self.url_open(url + ("?" + query if query else "")).status_code, (404, 405), url)
         self.assertEqual(self._snapshot(), before)
+
+    def test_an_internal_user_attached_to_the_customer_gets_nothing(self):
+        """Staff who can edit contacts could make themselves a contact of the customer: still 404."""
+        staff = new_test_user(self.env, login="staff_editor", password="staff_editor-pass-1234",
+                              groups="base.group_user,base.group_partner_manager")
+        staff.partner_id.parent_id = self.customer
+        before = self._snapshot()
+        self.sign_in(staff)
+        for url in ["/my/postbacks", *self._pages(self.trigger, self.delivery)]:
+            self.assertEqual(self.url_open(url).status_code, 404, url)
+        token = self.csrf("/web/login")
+        for url, data in TestPortalActions._action_routes(self.trigger, self.delivery):
+            self.assertEqual(self.post(url, data, token=token).status_code, 404, url)
+        self.assertEqual(self._snapshot(), before)
+
+    def test_a_trigger_moved_to_another_customer_does_not_take_its_history_along(self):
+        self.trigger.write({"partner_id": self.rival.id, "template_id": self.rival_trigger.template_id.id})
+        self.sign_in(self.rival_user)
+        self.assertEqual(self.url_open("/my/postbacks/%s" % self.trigger.id).status_code, 200)
+        self.assertNotIn(self.delivery.webhook_id, self.url_open("/my/postbacks/%s" % self.trigger.id).text)
+        self.assertEqual(self.url_open("/my/postbacks/delivery/%s" % self.delivery.id).status_code, 404)
 
     def test_without_the_merchants_consent_there_is_no_portal(self):
         self.customer.postback_portal = False

@@ -67,6 +67,14 @@ def test_standard_webhooks_code_accepts_either_secret_during_a_rotation_and_refu
     assert run(code, old, BODY, SECRET) is False, "an hour-old signature is a replay"
 
 
+@pytest.mark.parametrize("header", ['X"""; import os; """', "X\r\nrequire('child_process')", "X\u2028y", ""])
+def test_a_header_name_that_is_not_a_token_never_reaches_the_code(header):
+    code = developer.verify_snippets(signing.HMAC_BASE64, header)
+    for text in code.values():
+        assert signing.DEFAULT_SIGNATURE_HEADER.lower() in text
+        assert "import os" not in text and "child_process" not in text and "\u2028" not in text
+
+
 def test_an_unknown_scheme_is_refused():
     with pytest.raises(ValueError):
         developer.verify_snippets("md5")
