@@ -550,6 +550,18 @@ class HttpSender:
             return self._running + sum(len(h.queue) for h in self._hosts.values()) + len(self._delayed)
 
     @property
+    def stalled(self):
+        """Jobs of endpoints that are not moving: cooling down, or slow with every lane busy
+        (a dead, hanging or drip-feeding server). They run until their deadline or wait behind
+        those that do. The runner does not count them as work in hand when it decides to claim
+        more, so one stuck endpoint does not thin out everyone else's pipeline."""
+        now = time.monotonic()
+        with self._lock:
+            return sum(
+                host.running + len(host.queue) for host in self._hosts.values()
+                if host.blocked_until > now or host.slow(now, host.limit or self.per_host))
+
+    @property
     def delayed(self):
         """Jobs waiting for their ``not_before``."""
         with self._lock:

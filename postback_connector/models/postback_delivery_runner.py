@@ -566,11 +566,13 @@ class _Run:
                 wrote = True
                 last_write = now
             claimed = 0
-            # Requests waiting for a rate-limited endpoint's slot do not hold up the claims of the others.
-            if claiming and len(self.inflight) - self.sender.delayed <= low_water and (
+            # Requests waiting for a rate-limited endpoint's slot, and those stuck on an endpoint
+            # that is not moving (up to a batch of them), do not hold up the claims of the others.
+            stalled = min(self.sender.stalled, self.batch_size) if self.inflight else 0
+            if claiming and len(self.inflight) - self.sender.delayed - stalled <= low_water and (
                 wrote or not self.inflight or now - last_empty_claim >= EMPTY_CLAIM_PAUSE
             ):
-                claimed = self._claim_and_send(self.batch_size - len(self.inflight))
+                claimed = self._claim_and_send(self.batch_size - len(self.inflight) + stalled)
                 if not claimed:
                     last_empty_claim = now
                     if not self.inflight:

@@ -446,3 +446,24 @@ def test_a_name_resolving_inside_the_network_is_refused_before_any_connection(re
     assert outcome.status is None and outcome.error_kind == "refused"
     assert "loopback" in outcome.error
     assert receiver.hits() == [], "nothing was sent"
+
+
+def test_jobs_stuck_on_an_endpoint_that_does_not_move_are_counted_as_stalled(receiver_factory):
+    """The runner claims more work for the others while an endpoint hangs: it reads
+    ``stalled`` (the hanging endpoint's running and queued jobs), never the healthy ones."""
+    hanging, fast = receiver_factory(), receiver_factory()
+    hanging.route("/", delay=3.0)
+    with HttpSender(max_workers=8, per_host=2) as sender:
+        for i in range(5):
+            sender.submit(request(("hang", i), hanging.url + "/", timeout=1.0))
+        assert sender.stalled == 0, "not known to be stuck before it had time to answer"
+        time.sleep(0.35)  # nothing of it moved for longer than SLOW_SECONDS
+        for i in range(3):
+            sender.submit(request(("fast", i), fast.url + "/"))
+        assert sender.stalled == 5, "2 running until their deadline + 3 queued behind them"
+        outcomes = [sender.results.get(timeout=5) for _ in range(8)]
+        fast_ones = [o for o in outcomes if o.key[0] == "fast"]
+        assert len(fast_ones) == 3 and all(o.status == 200 for o in fast_ones)
+        # the two timeouts trip the breaker: the queued three come back skipped, nothing is left
+        assert sum(1 for o in outcomes if o.key[0] == "hang" and o.skipped) == 3
+        assert sender.stalled == 0
