@@ -568,7 +568,7 @@ class _Run:
             claimed = 0
             # Requests waiting for a rate-limited endpoint's slot, and those stuck on an endpoint
             # that is not moving (up to a batch of them), do not hold up the claims of the others.
-            stalled = min(self.sender.stalled, self.batch_size) if self.inflight else 0
+            stalled = min(self.sender.stalled, self.batch_size)  # every one of them is in self.inflight
             if claiming and len(self.inflight) - self.sender.delayed - stalled <= low_water and (
                 wrote or not self.inflight or now - last_empty_claim >= EMPTY_CLAIM_PAUSE
             ):
