@@ -512,7 +512,7 @@ class _Run:
         self.triggers = {}  # trigger id -> dict (request factory, endpoint, retry flag...)
         self.origins = {}  # endpoint id -> origin
         self.samples = {}  # endpoint id -> health sample not written yet
-        self.trigger_signals = {"delivered": set(), "failed": set(), "gone": {}}
+        self.trigger_signals = {"delivered": set(), "failed": {}, "gone": {}}
         self.rng = random.Random()
         self.buffer = []
         self.done = 0
@@ -811,7 +811,10 @@ class _Run:
                 if step.state == lifecycle.DELIVERED:
                     signals["delivered"].add(info["trigger_id"])
                 else:
-                    signals["failed"].add(info["trigger_id"])
+                    # The spell starts at the first failed attempt, not when this is flushed.
+                    first = signals["failed"].get(info["trigger_id"])
+                    if first is None or attempted_at < first:
+                        signals["failed"][info["trigger_id"]] = attempted_at
                 if step.gone:
                     signals["gone"][info["trigger_id"]] = True
             self._sample(info, outcome, step, error)
@@ -875,7 +878,7 @@ class _Run:
                 self._health_job(samples)
         signals = self.trigger_signals
         if signals["delivered"] or signals["failed"] or signals["gone"]:
-            self.trigger_signals = {"delivered": set(), "failed": set(), "gone": {}}
+            self.trigger_signals = {"delivered": set(), "failed": {}, "gone": {}}
             triggers = self.env["postback.trigger"].sudo()
             cr = self.env.cr
             try:
@@ -884,8 +887,10 @@ class _Run:
                         signals["delivered"], signals["failed"],
                         {tid: triggers.browse(tid) for tid in signals["gone"]}, self.settings)
             except psycopg2.errors.SerializationFailure:
-                for key in ("delivered", "failed"):
-                    self.trigger_signals[key] |= signals[key]
+                self.trigger_signals["delivered"] |= signals["delivered"]
+                for tid, first in signals["failed"].items():
+                    kept = self.trigger_signals["failed"].get(tid)
+                    self.trigger_signals["failed"][tid] = first if kept is None else min(kept, first)
                 self.trigger_signals["gone"].update(signals["gone"])
 
     def _health_job(self, samples):

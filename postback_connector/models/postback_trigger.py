@@ -714,8 +714,14 @@ class PostbackTrigger(models.Model):
     # ------------------------------------------------------------------
     @api.model
     def _update_health(self, delivered_ids, failed_ids, gone, settings):
-        """Track failing triggers after a batch; disable the ones failing for too long or gone."""
+        """Track failing triggers after a batch; disable the ones failing for too long or gone.
+
+        ``failed_ids`` maps a trigger id to its first failed attempt of the batch (or is
+        a plain collection of ids): a new failing spell starts then, floored to the
+        second, so that *Recover failed deliveries since* includes that very failure.
+        """
         now = fields.Datetime.now()
+        first_failure = failed_ids if isinstance(failed_ids, dict) else {}
         if delivered_ids:
             recovered = self.browse(delivered_ids).filtered("failing_since")
             if recovered:
@@ -723,8 +729,9 @@ class PostbackTrigger(models.Model):
         still_failing = self.browse(set(failed_ids) - set(delivered_ids) - set(gone))
         if still_failing:
             newly = still_failing.filtered(lambda t: not t.failing_since)
-            if newly:
-                newly.write({"failing_since": now})
+            for since, group in newly.grouped(
+                    lambda t: min(first_failure.get(t.id) or now, now).replace(microsecond=0)).items():
+                group.write({"failing_since": since})
             limit = fields.Datetime.subtract(now, days=settings["disable_after_days"])
             expired = still_failing.filtered(lambda t: t.failing_since and t.failing_since <= limit)
             for trigger in expired:

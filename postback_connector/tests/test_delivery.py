@@ -256,6 +256,27 @@ class TestHttpDelivery(DeliveryCase):
         self.assertEqual(trigger.state, "active")
         self.assertEqual(delivery.state, "delivered")
 
+    def test_a_failing_spell_starts_at_its_first_failed_attempt(self):
+        # The runner's bookkeeping may run a second or more after a failure (a slow
+        # endpoint in the same batch, or just a second boundary in between): the spell,
+        # and so "Recover failed deliveries since", still starts at that failure.
+        with HttpReceiver(default=(500, {}, "")) as receiver:
+            trigger = self.make_trigger(url=receiver.url, retry_on_failure=False)
+            delivery = self.emit()
+            self.run_queue()
+        self.assertEqual(delivery.state, "failed")
+        self.assertLessEqual(trigger.failing_since, delivery.last_attempt_at)
+        failed_at = delivery.last_attempt_at - timedelta(seconds=3)
+        delivery.sudo().last_attempt_at = failed_at
+        trigger.failing_since = False
+        self.env["postback.trigger"]._update_health(
+            set(), {trigger.id: failed_at}, {}, self.env["postback.delivery"]._get_runner_settings())
+        self.assertEqual(trigger.failing_since, failed_at.replace(microsecond=0))
+        trigger.action_deactivate()
+        action = trigger.action_recover()
+        wizard = self.env[action["res_model"]].with_context(action["context"]).create({})
+        self.assertEqual(wizard.recover_count, 1)
+
     def test_purge_removes_old_delivered_rows_only(self):
         with HttpReceiver() as receiver:
             self.make_trigger(url=receiver.url)
