@@ -12,7 +12,10 @@ it is bounded:
 * **Concurrency.** At most ``max_workers`` requests run at once, at most
   ``per_host`` per endpoint (scheme + host + port), fewer while an endpoint
   is on probation (``set_host_limit``). Requests wait in a queue per
-  endpoint, so a slow endpoint holds its own lanes only.
+  endpoint, so a slow endpoint holds its own lanes only. Requests held by
+  endpoints that are not moving (hanging, drip-feeding or slow: ``_Host.stuck``)
+  do not count against ``max_workers``: the others keep every worker, whatever
+  several such endpoints do at once, up to ``max_threads`` threads in all.
 * **Circuit breaker.** A timeout or a failed connection blocks the endpoint
   at once: its queued requests come back ``skipped`` (not attempted) without
   touching the network, and so do new ones until ``block`` ends. The runner
@@ -79,6 +82,9 @@ BUSY_ERROR = "Not attempted yet: the server answers slowly; its postbacks are se
 QUEUE_LANES = 2
 #: An endpoint whose requests take longer than this is "slow" for the queue limit.
 SLOW_SECONDS = 0.2
+#: Threads in all, as a multiple of ``max_workers``: the room for requests held by
+#: endpoints that are not moving, so they never take the others' workers.
+STUCK_THREADS_FACTOR = 4
 COOLING_ERROR = "Not attempted: the server did not respond recently; trying again in {seconds} s"
 RELEASED_ERROR = "Not attempted: the runner's time was up; queued again"
 SLOT_MISSED_ERROR = "Not attempted yet: it could not start within its rate-limit slot; queued for the next free slot"
@@ -431,15 +437,21 @@ class _Host:
     def slow(self, now, lanes):
         """Its lanes are all busy and it is slow, or nothing of it moved for 0.2 s
         (a dead or hanging endpoint, before any timeout told us)."""
-        return self.running >= lanes and (self.latency > SLOW_SECONDS or now - self.progress > SLOW_SECONDS)
+        return self.running >= lanes and self.stuck(now)
+
+    def stuck(self, now):
+        """Its requests are slow, or none of them started or ended for 0.2 s: the
+        threads they hold do not count as the sender's workers."""
+        return self.running > 0 and (self.latency > SLOW_SECONDS or now - self.progress > SLOW_SECONDS)
 
 
 class HttpSender:
     """Runs OutgoingRequest and CallJob jobs concurrently; see the module docstring."""
 
     def __init__(self, max_workers=16, per_host=8, max_body=4096, user_agent=USER_AGENT, check=None, *,
-                 cooldown=COOLDOWN_SECONDS):
+                 cooldown=COOLDOWN_SECONDS, max_threads=None):
         self.max_workers = max(1, int(max_workers))
+        self.max_threads = max(self.max_workers, int(max_threads or STUCK_THREADS_FACTOR * self.max_workers))
         self.per_host = max(1, int(per_host))
         self.max_body = max(0, int(max_body))
         self.user_agent = user_agent
@@ -453,6 +465,11 @@ class HttpSender:
         self._proxies = {}
         self._pool = None
         self._running = 0
+        # Threads held by stuck endpoints, counted at most every SLOW_SECONDS / 4.
+        self._stuck = 0
+        self._stuck_at = float("-inf")
+        self._next_pump = 0.0
+        self._timer_pumping = False
         # Jobs waiting for their not_before: a heap of (time, sequence, job, callback), one timer thread.
         self._delayed = []
         self._delayed_seq = 0
@@ -579,21 +596,48 @@ class HttpSender:
         origin = job.origin if isinstance(job, CallJob) else _origin(job.url)
         outcome = None
         with self._lock:
+            now = time.monotonic()
             host = self._hosts.setdefault(origin, _Host())
-            if host.blocked_until > time.monotonic():
+            lanes = host.limit or self.per_host
+            if host.blocked_until > now:
                 outcome = self._skipped(job, host)
-            elif host.running < (host.limit or self.per_host) and self._running < self.max_workers:
-                self._start(origin, host, job, callback)
-            elif len(host.queue) >= QUEUE_LANES * (host.limit or self.per_host) and host.slow(
-                    time.monotonic(), host.limit or self.per_host):
+            elif len(host.queue) >= QUEUE_LANES * lanes and host.slow(now, lanes):
                 # A slow endpoint: its excess waits in the database, not in this runner.
-                lanes = host.limit or self.per_host
                 wait = max(0.5, (len(host.queue) + host.running) / lanes * max(host.latency, SLOW_SECONDS))
                 outcome = Outcome(job.key, None, error=BUSY_ERROR, skipped=True, blocked_for=wait)
             else:
+                # First in, first out per endpoint.
                 host.queue.append((job, callback))
+                while host.queue and host.running < lanes and self._free_worker(now, host):
+                    queued, queued_callback = host.queue.popleft()
+                    self._start(origin, host, queued, queued_callback)
+                if host.queue and self._running >= self.max_workers and not self._timer_pumping:
+                    # Every worker busy: the timer starts what waits as endpoints get stuck.
+                    self._ensure_timer()
         if outcome is not None:
             callback(outcome)
+
+    def _free_worker(self, now, host=None):
+        """Under the lock: may one more request (of ``host``) start? Threads held by stuck
+        endpoints do not count, up to ``max_threads`` in all; that room is for endpoints
+        that move, not for the stuck ones."""
+        if self._running < self.max_workers:
+            return True
+        if self._running >= self.max_threads or (host is not None and host.stuck(now)):
+            return False
+        if now - self._stuck_at >= SLOW_SECONDS / 4:
+            self._stuck = sum(host.running for host in self._hosts.values() if host.stuck(now))
+            self._stuck_at = now
+        return self._running - self._stuck < self.max_workers
+
+    def _ensure_timer(self):
+        """Under the lock: the timer thread runs (delayed jobs, pumping a saturated pool)."""
+        if self._closed:
+            return
+        if self._timer is None:
+            self._timer = threading.Thread(target=self._release_delayed, name="postback-http-timer", daemon=True)
+            self._timer.start()
+        self._timer_wake.notify()
 
     def _submit_later(self, at, job, callback):
         with self._lock:
@@ -601,18 +645,25 @@ class HttpSender:
                 return
             heapq.heappush(self._delayed, (at, self._delayed_seq, job, callback))
             self._delayed_seq += 1
-            if self._timer is None:
-                self._timer = threading.Thread(target=self._release_delayed, name="postback-http-timer", daemon=True)
-                self._timer.start()
-            self._timer_wake.notify()
+            self._ensure_timer()
 
     def _release_delayed(self):
-        """The timer thread: submit each delayed job at its time (it then queues like any other)."""
+        """The timer thread: submit each delayed job at its time (it then queues like any
+        other); while every worker is busy, start queued jobs every SLOW_SECONDS as the
+        endpoints holding the workers turn out to be stuck (nothing else would: no
+        request of theirs ends before its deadline)."""
         while True:
             with self._lock:
                 while not self._closed and (not self._delayed or self._delayed[0][0] > time.monotonic()):
-                    wait = self._delayed[0][0] - time.monotonic() if self._delayed else None
-                    self._timer_wake.wait(wait)
+                    now = time.monotonic()
+                    waits = [self._delayed[0][0] - now] if self._delayed else []
+                    self._timer_pumping = self._running >= self.max_workers
+                    if self._timer_pumping:
+                        if now >= self._next_pump:
+                            self._next_pump = now + SLOW_SECONDS
+                            self._start_queued(now)
+                        waits.append(self._next_pump - now)
+                    self._timer_wake.wait(max(0.0, min(waits)) if waits else None)
                 if self._closed:
                     return
                 due = []
@@ -650,7 +701,7 @@ class HttpSender:
         host.progress = time.monotonic()
         self._running += 1
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="postback-http")
+            self._pool = ThreadPoolExecutor(self.max_threads, thread_name_prefix="postback-http")
         self._pool.submit(self._run, origin, job, callback)
 
     def _run(self, origin, job, callback):
@@ -695,11 +746,15 @@ class HttpSender:
             job, callback = host.queue.popleft()
             self._start(origin, host, job, callback)
             return
+        self._start_queued(time.monotonic())
+
+    def _start_queued(self, now):
+        """Under the lock: start queued jobs, endpoint by endpoint, while workers are free."""
         for other_origin, other in self._hosts.items():
-            while other.queue and other.running < (other.limit or self.per_host) and self._running < self.max_workers:
+            while other.queue and other.running < (other.limit or self.per_host) and self._free_worker(now, other):
                 job, callback = other.queue.popleft()
                 self._start(other_origin, other, job, callback)
-            if self._running >= self.max_workers:
+            if not self._free_worker(now):
                 return
 
     # -- connections -----------------------------------------------------------

@@ -467,3 +467,48 @@ def test_jobs_stuck_on_an_endpoint_that_does_not_move_are_counted_as_stalled(rec
         # the two timeouts trip the breaker: the queued three come back skipped, nothing is left
         assert sum(1 for o in outcomes if o.key[0] == "hang" and o.skipped) == 3
         assert sender.stalled == 0
+
+
+def test_several_hanging_endpoints_at_once_never_take_the_others_workers(receiver_factory):
+    """Three endpoints hang at once and together their lanes outnumber the workers:
+    the requests they hold stop counting as workers within SLOW_SECONDS, so the healthy
+    endpoints' postbacks (queued behind them at first) go long before the timeouts."""
+    hanging = [receiver_factory() for _ in range(3)]
+    fast = [receiver_factory() for _ in range(2)]
+    for receiver in hanging:
+        receiver.route("/", delay=4.0)
+    with HttpSender(max_workers=4, per_host=2, cooldown=0) as sender:
+        started = time.monotonic()
+        for n, receiver in enumerate(hanging):
+            for i in range(2):
+                sender.submit(request(("hang", n, i), receiver.url + "/", timeout=3.0))
+        for n, receiver in enumerate(fast):
+            for i in range(10):
+                sender.submit(request(("fast", n, i), receiver.url + "/"))
+        fast_done = []
+        while len(fast_done) < 20:
+            outcome = sender.results.get(timeout=5)
+            assert outcome.key[0] == "fast", "a healthy postback waited for a hanging endpoint's timeout"
+            assert outcome.status == 200
+            fast_done.append(time.monotonic() - started)
+        assert max(fast_done) < 1.5, fast_done
+        assert all(len(r.hits()) == 2 for r in hanging), "every hanging endpoint still got its own requests"
+        assert sum(len(r.hits()) for r in fast) == 20
+        hung = [sender.results.get(timeout=5) for _ in range(6)]
+        assert all(o.error_kind == "timeout" for o in hung)
+
+
+def test_requests_held_by_stuck_endpoints_are_bounded_by_max_threads(receiver_factory):
+    """The room given to stuck endpoints has a ceiling: never more than max_threads
+    requests in flight, whatever hangs."""
+    hanging = [receiver_factory() for _ in range(4)]
+    for receiver in hanging:
+        receiver.route("/", delay=2.5)
+    with HttpSender(max_workers=2, per_host=2, max_threads=5, cooldown=0) as sender:
+        for n, receiver in enumerate(hanging):
+            for i in range(2):
+                sender.submit(request(("hang", n, i), receiver.url + "/", timeout=1.5))
+        time.sleep(1.0)  # several pump rounds: every stuck endpoint seen as such
+        assert sum(len(r.hits()) for r in hanging) == 5, "5 threads in all, the other 3 wait"
+        outcomes = [sender.results.get(timeout=6) for _ in range(8)]
+        assert all(o.error_kind == "timeout" for o in outcomes)
