@@ -12,7 +12,10 @@ it is bounded:
 * **Concurrency.** At most ``max_workers`` requests run at once, at most
   ``per_host`` per endpoint (scheme + host + port), fewer while an endpoint
   is on probation (``set_host_limit``). Requests wait in a queue per
-  endpoint, so a slow endpoint holds its own lanes only. Requests held by
+  endpoint, so a slow endpoint holds its own lanes only. An endpoint opens
+  with ``INITIAL_LANES`` lanes and gets all of them once it has answered
+  once, so one that never answers ties up two threads per wave, not eight.
+  Requests held by
   endpoints that are not moving (hanging, drip-feeding or slow: ``_Host.stuck``)
   do not count against ``max_workers``: the others keep every worker, whatever
   several such endpoints do at once, up to ``max_threads`` threads in all.
@@ -82,6 +85,8 @@ BUSY_ERROR = "Not attempted yet: the server answers slowly; its postbacks are se
 QUEUE_LANES = 2
 #: An endpoint whose requests take longer than this is "slow" for the queue limit.
 SLOW_SECONDS = 0.2
+#: Lanes of an endpoint until it has answered once (then ``per_host``).
+INITIAL_LANES = 2
 #: Threads in all, as a multiple of ``max_workers``: the room for requests held by
 #: endpoints that are not moving, so they never take the others' workers.
 STUCK_THREADS_FACTOR = 4
@@ -424,12 +429,13 @@ def _seconds(value):
 
 
 class _Host:
-    __slots__ = ("blocked_until", "latency", "limit", "progress", "queue", "running")
+    __slots__ = ("answered", "blocked_until", "latency", "limit", "progress", "queue", "running")
 
     def __init__(self):
         self.queue = deque()
         self.running = 0
         self.limit = None
+        self.answered = False  # it sent an HTTP answer (any status) in this sender's life
         self.blocked_until = 0.0
         self.latency = 0.0  # seconds, moving average of this endpoint's requests
         self.progress = 0.0  # monotonic time a request of it last started or ended
@@ -538,8 +544,8 @@ class HttpSender:
             return {
                 origin for origin, host in self._hosts.items()
                 if host.blocked_until > now or (
-                    len(host.queue) >= QUEUE_LANES * (host.limit or self.per_host)
-                    and host.slow(now, host.limit or self.per_host))
+                    len(host.queue) >= QUEUE_LANES * self._lanes(host)
+                    and host.slow(now, self._lanes(host)))
             }
 
     def set_host_limit(self, origin, limit):
@@ -576,7 +582,7 @@ class HttpSender:
         with self._lock:
             return sum(
                 host.running + len(host.queue) for host in self._hosts.values()
-                if host.blocked_until > now or host.slow(now, host.limit or self.per_host))
+                if host.blocked_until > now or host.slow(now, self._lanes(host)))
 
     @property
     def delayed(self):
@@ -598,7 +604,7 @@ class HttpSender:
         with self._lock:
             now = time.monotonic()
             host = self._hosts.setdefault(origin, _Host())
-            lanes = host.limit or self.per_host
+            lanes = self._lanes(host)
             if host.blocked_until > now:
                 outcome = self._skipped(job, host)
             elif len(host.queue) >= QUEUE_LANES * lanes and host.slow(now, lanes):
@@ -616,6 +622,12 @@ class HttpSender:
                     self._ensure_timer()
         if outcome is not None:
             callback(outcome)
+
+    def _lanes(self, host):
+        """Requests that may run at once on ``host``: its limit (probation) or ``per_host``,
+        ``INITIAL_LANES`` until it has answered once."""
+        lanes = host.limit or self.per_host
+        return lanes if host.answered else min(lanes, INITIAL_LANES)
 
     def _free_worker(self, now, host=None):
         """Under the lock: may one more request (of ``host``) start? Threads held by stuck
@@ -729,6 +741,8 @@ class HttpSender:
             if not outcome.skipped and outcome.error_kind != AUTH:  # a token request says nothing of it
                 seconds = outcome.duration_ms / 1000
                 host.latency = seconds if not host.latency else host.latency + 0.3 * (seconds - host.latency)
+            if outcome.status:
+                host.answered = True
             if outcome.error_kind in TRIPPING_KINDS and self.cooldown > 0:
                 host.blocked_until = max(host.blocked_until, time.monotonic() + self.cooldown)
             if host.blocked_until > time.monotonic():
@@ -742,16 +756,21 @@ class HttpSender:
             queued_callback(skipped)
 
     def _start_waiting(self, origin, host):
-        if host.queue and host.running < (host.limit or self.per_host):
+        now = time.monotonic()
+        if host.queue and host.running < self._lanes(host):
             job, callback = host.queue.popleft()
             self._start(origin, host, job, callback)
+            # Its first answer may have opened its other lanes.
+            while host.queue and host.running < self._lanes(host) and self._free_worker(now, host):
+                job, callback = host.queue.popleft()
+                self._start(origin, host, job, callback)
             return
-        self._start_queued(time.monotonic())
+        self._start_queued(now)
 
     def _start_queued(self, now):
         """Under the lock: start queued jobs, endpoint by endpoint, while workers are free."""
         for other_origin, other in self._hosts.items():
-            while other.queue and other.running < (other.limit or self.per_host) and self._free_worker(now, other):
+            while other.queue and other.running < self._lanes(other) and self._free_worker(now, other):
                 job, callback = other.queue.popleft()
                 self._start(other_origin, other, job, callback)
             if not self._free_worker(now):

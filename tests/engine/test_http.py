@@ -512,3 +512,27 @@ def test_requests_held_by_stuck_endpoints_are_bounded_by_max_threads(receiver_fa
         assert sum(len(r.hits()) for r in hanging) == 5, "5 threads in all, the other 3 wait"
         outcomes = [sender.results.get(timeout=6) for _ in range(8)]
         assert all(o.error_kind == "timeout" for o in outcomes)
+
+
+def test_an_endpoint_gets_all_its_lanes_once_it_has_answered(receiver_factory):
+    """Two lanes until the first answer: an endpoint that never answers ties up two threads
+    until its timeout pauses it (its other queued requests are not attempted), while one
+    that answers, even slowly, opens all of its lanes at its first answer."""
+    hanging, slow = receiver_factory(), receiver_factory()
+    hanging.route("/", delay=3.0)
+    slow.route("/", delay=0.3)
+    with HttpSender(max_workers=16, per_host=8) as sender:
+        for i in range(8):
+            sender.submit(request(("hang", i), hanging.url + "/", timeout=1.0))
+        for i in range(20):
+            sender.submit(request(("slow", i), slow.url + "/"))
+        time.sleep(0.2)
+        assert len(hanging.hits()) == 2 and len(slow.hits()) == 2
+        time.sleep(0.25)  # the slow endpoint's first two answers came at 0.3 s
+        assert len(slow.hits()) == 10, "2 answered, 8 lanes running"
+        outcomes = [sender.results.get(timeout=5) for _ in range(28)]
+    hang = [o for o in outcomes if o.key[0] == "hang"]
+    assert sum(1 for o in hang if o.error_kind == "timeout") == 2
+    assert sum(1 for o in hang if o.skipped) == 6, "paused after its first wave: never sent"
+    assert len(hanging.hits()) == 2
+    assert all(o.status == 200 for o in outcomes if o.key[0] == "slow")
