@@ -105,6 +105,7 @@ PARTS = (
     ("dead", "5", 300),
     ("isolation_timeout", "7a", 1500),  # ~60 s to build the queue, then ~10 s per run, 2 runs per pair
     ("isolation_drip", "7b", 1500),
+    ("isolation_two", "7c", 1500),
     ("kill", "8", 300),
     ("scale_lines", "10a", 600),
     ("scale_triggers", "10b", 400),
@@ -118,8 +119,8 @@ PART_LIMITS = {name: limit for name, _number, limit in PARTS}
 SELECTORS = {
     **{number: [name] for name, number, _limit in PARTS},
     **{name: [name] for name, _number, _limit in PARTS},
-    "7": ["isolation_timeout", "isolation_drip"],
-    "isolation": ["isolation_timeout", "isolation_drip"],
+    "7": ["isolation_timeout", "isolation_drip", "isolation_two"],
+    "isolation": ["isolation_timeout", "isolation_drip", "isolation_two"],
     "10": ["scale_lines", "scale_triggers", "scale_endpoints"],
     "scaling": ["scale_lines", "scale_triggers", "scale_endpoints"],
 }
@@ -562,9 +563,11 @@ class Bench:
         harness.wait_workers_ready([proc], timeout=timeout)
         return time.monotonic()
 
-    def isolation_scenario(self, label, bad_url, bad_kind):
-        """Queue, once per row, 4,500 healthy deliveries interleaved with 500 (one per order) to a bad
-        endpoint (timeout 1 s); every run of the row then replays this same queue (isolation_reset)."""
+    def isolation_scenario(self, label, bad_endpoints):
+        """Queue, once per row, 4,500 healthy deliveries interleaved with 500 (one per order) to the bad
+        endpoints ``[(url, kind), ...]``, shared out between them (timeout 1 s); every run of the row
+        then replays this same queue (isolation_reset). The bad ones come back as one dict: their
+        trigger ids and kinds, and their deliveries in all."""
         n = self.args.deliveries
         scenario = self.action(
             "scenario",
@@ -578,21 +581,27 @@ class Bench:
                         "lines_per_order": 3,
                         "template_lines": TYPICAL_MAPPING,
                     },
-                    {
-                        "customer": f"Bench Isolation {bad_kind} {label}",
-                        "url": bad_url,
+                    *({
+                        "customer": f"Bench Isolation {kind} {label}",
+                        "url": url,
                         "timeout": 1.0,
-                        "n_orders": n // 10,
+                        "n_orders": n // 10 // len(bad_endpoints),
                         "events_per_order": 1,
                         "lines_per_order": 3,
                         "template_lines": TYPICAL_MAPPING,
-                    },
+                    } for url, kind in bad_endpoints),
                 ]
             },
         )
-        healthy, bad = scenario["customers"]
-        self.log(f"queued {healthy['deliveries']} healthy + {bad['deliveries']} deliveries to the {bad_kind} "
-                 f"endpoint {bad_url} (built in {scenario['seconds']:.0f} s, replayed by every run of the row)")
+        healthy, *bads = scenario["customers"]
+        bad = {
+            "trigger_ids": [b["trigger_id"] for b in bads],
+            "kinds": {b["trigger_id"]: kind for b, (_url, kind) in zip(bads, bad_endpoints, strict=True)},
+            "deliveries": sum(b["deliveries"] for b in bads),
+        }
+        self.log(f"queued {healthy['deliveries']} healthy + {bad['deliveries']} deliveries to "
+                 + " and ".join(f"the {kind} endpoint {url}" for url, kind in bad_endpoints)
+                 + f" (built in {scenario['seconds']:.0f} s, replayed by every run of the row)")
         return healthy, bad
 
     def isolation_reset(self, healthy, bad, with_bad):
@@ -602,7 +611,7 @@ class Bench:
         for a reference run. The endpoints meet the runner for the first time (their health is shared
         in the database), and the tables are vacuumed so that no run pays for the previous one's
         dead rows."""
-        trigger_ids = [healthy["trigger_id"], bad["trigger_id"]]
+        trigger_ids = [healthy["trigger_id"], *bad["trigger_ids"]]
         self.setup.query(
             self.db,
             "DELETE FROM postback_delivery_attempt WHERE delivery_id IN"
@@ -611,12 +620,12 @@ class Bench:
         )
         self.setup.query(
             self.db,
-            "UPDATE postback_delivery SET state = CASE WHEN trigger_id = %s AND NOT %s THEN 'cancelled'"
+            "UPDATE postback_delivery SET state = CASE WHEN trigger_id = ANY(%s) AND NOT %s THEN 'cancelled'"
             " ELSE 'pending' END, attempt_count = 0, retry_count = 0,"
             " next_attempt_at = (now() AT TIME ZONE 'UTC') - interval '1 minute', last_attempt_at = NULL,"
             " delivered_at = NULL, last_status_code = NULL, last_error = NULL, payload = NULL, claim_token = NULL"
             " WHERE trigger_id = ANY(%s)",
-            [bad["trigger_id"], with_bad, trigger_ids],
+            [bad["trigger_ids"], with_bad, trigger_ids],
         )
         self.setup.query(
             self.db, "UPDATE postback_trigger SET state = 'active', failing_since = NULL WHERE id = ANY(%s)",
@@ -626,7 +635,7 @@ class Bench:
         for table in ("postback_delivery", "postback_delivery_attempt", "postback_endpoint"):
             self.setup.query(self.db, f"VACUUM ANALYZE {table}")
 
-    def isolation_run(self, label, healthy, bad, bad_kind, with_bad):
+    def isolation_run(self, label, healthy, bad, with_bad):
         """One replay of the row's queue, with or without the bad endpoint's deliveries.
 
         The healthy throughput is measured on the receiver's clock, from the first healthy
@@ -634,7 +643,7 @@ class Bench:
         """
         self.isolation_reset(healthy, bad, with_bad)
         target = healthy["deliveries"]
-        trigger_ids = (healthy["trigger_id"], bad["trigger_id"])
+        trigger_ids = (healthy["trigger_id"], *bad["trigger_ids"])
         self.receiver_stats(reset=True)
         name = f"isolation_{label}"
         proc = self.setup.spawn_worker(
@@ -665,21 +674,22 @@ class Bench:
         stats = self.receiver_stats()
         times = self.receiver_times()
         states = {
-            f"{'healthy' if trigger_id == healthy['trigger_id'] else bad_kind} {state}": count
+            f"{'healthy' if trigger_id == healthy['trigger_id'] else bad['kinds'][trigger_id]} {state}": count
             for trigger_id, state, count in self.setup.query(
                 self.db,
                 "SELECT trigger_id, state, count(*) FROM postback_delivery WHERE trigger_id = ANY(%s) GROUP BY 1, 2",
                 [list(trigger_ids)],
             )
         }
-        bad_attempts = dict(
-            self.setup.query(
+        bad_attempts = {
+            f"{bad['kinds'][trigger_id]} {outcome}": count
+            for trigger_id, outcome, count in self.setup.query(
                 self.db,
-                "SELECT a.outcome, count(*) FROM postback_delivery_attempt a JOIN postback_delivery d"
-                " ON d.id = a.delivery_id WHERE d.trigger_id = %s GROUP BY a.outcome",
-                [bad["trigger_id"]],
+                "SELECT d.trigger_id, a.outcome, count(*) FROM postback_delivery_attempt a JOIN postback_delivery d"
+                " ON d.id = a.delivery_id WHERE d.trigger_id = ANY(%s) GROUP BY 1, 2",
+                [bad["trigger_ids"]],
             )
-        )
+        }
         self.cancel_pending(trigger_ids)
         k = min(target, len(times))
         span = (times[k - 1] - times[0]) if k > 1 else 0.0
@@ -714,25 +724,25 @@ class Bench:
             "bad_count": bad["deliveries"],
         }
 
-    def isolation_paired(self, label, bad_url, bad_kind):
+    def isolation_paired(self, label, bad_endpoints):
         """--isolation-pairs pairs of runs over one queue: the bad endpoint's run and a reference run of
         the same healthy deliveries without it, seconds apart; the median of the per-pair losses, so that
         the loss is not the machine's noise. The order inside a pair alternates (reference first, then
         bad first: ABBA), so a drift of the machine over the row favours neither side."""
-        healthy, bad = self.isolation_scenario(label, bad_url, bad_kind)
+        healthy, bad = self.isolation_scenario(label, bad_endpoints)
         runs, references = [], []
         try:
             for index in range(self.args.isolation_pairs):
                 order = (False, True) if index % 2 == 0 else (True, False)
                 for with_bad in order:
                     if with_bad:
-                        runs.append(self.isolation_run(f"{label}{index}", healthy, bad, bad_kind, True))
+                        runs.append(self.isolation_run(f"{label}{index}", healthy, bad, True))
                     else:
                         references.append(
-                            self.isolation_run(f"{label}_ref{index}", healthy, bad, "none", False)["rate"])
+                            self.isolation_run(f"{label}_ref{index}", healthy, bad, False)["rate"])
         finally:
-            self.cancel_pending((healthy["trigger_id"], bad["trigger_id"]))
-            self.action("deactivate", {"trigger_ids": [healthy["trigger_id"], bad["trigger_id"]]})
+            self.cancel_pending((healthy["trigger_id"], *bad["trigger_ids"]))
+            self.action("deactivate", {"trigger_ids": [healthy["trigger_id"], *bad["trigger_ids"]]})
         run = dict(runs[len(runs) // 2])
         run["rate"] = statistics.median(r["rate"] for r in runs)
         run["reached"] = all(r["reached"] for r in runs)
@@ -755,7 +765,7 @@ class Bench:
         received, target, bad_count = run["received"], run["target"], run["bad_count"]
         reference = run["reference"]
         head = (
-            f"7{letter}. healthy throughput, first {target + bad_count:,} deliveries, while 1 endpoint {what} "
+            f"7{letter}. healthy throughput, first {target + bad_count:,} deliveries, while {what} "
             f"({bad_count:,} of them, 1 per order; trigger timeout 1 s); receiver clock, 1st to "
             f"{target:,}th healthy"
         )
@@ -779,18 +789,31 @@ class Bench:
                  reached and run["loss_ci"][1] < 5)
 
     def step_isolation_timeout(self):
-        result = self.isolation_paired("timeout", self.hang_url(2), "timing out")
-        self.isolation_rows("a", "accepts and never answers", result)
+        result = self.isolation_paired("timeout", [(self.hang_url(2), "timing out")])
+        self.isolation_rows("a", "1 endpoint accepts and never answers", result)
 
     def step_isolation_drip(self):
         drip = self.ports.get("drip_ports") or []
         if not drip:
             raise RuntimeError("the receiver has no drip-feeding port")
-        result = self.isolation_paired("drip", self.url(port=drip[0]), "drip-feeding")
+        result = self.isolation_paired("drip", [(self.url(port=drip[0]), "drip-feeding")])
         self.isolation_rows(
             "b",
-            "drip-feeds its answer (1 byte of status line/headers every 0.2 s: only an absolute "
+            "1 endpoint drip-feeds its answer (1 byte of status line/headers every 0.2 s: only an absolute "
             "per-request deadline stops it)",
+            result,
+        )
+
+    def step_isolation_two(self):
+        drip = self.ports.get("drip_ports") or []
+        if len(drip) < 2:
+            raise RuntimeError("the receiver has fewer than 2 drip-feeding ports")
+        result = self.isolation_paired(
+            "two", [(self.hang_url(3), "timing out"), (self.url(port=drip[1]), "drip-feeding")])
+        self.isolation_rows(
+            "c",
+            "2 endpoints misbehave at once, one accepting and never answering, one drip-feeding (their "
+            "8 lanes each would hold all 16 workers)",
             result,
         )
 
@@ -1219,6 +1242,7 @@ class Bench:
                 "dead": self.step_dead_endpoint,
                 "isolation_timeout": self.step_isolation_timeout,
                 "isolation_drip": self.step_isolation_drip,
+                "isolation_two": self.step_isolation_two,
                 "kill": self.step_kill,
                 "scale_lines": self.step_scale_lines,
                 "scale_triggers": self.step_scale_triggers,
@@ -1332,8 +1356,8 @@ def main():
         "--only",
         default="",
         help="comma-separated steps, by number or name: 1 render, 2 enqueue, 3 throughput, 4 latency, 5 dead, "
-        "6 claim, 7 isolation (7a timeout, 7b drip), 8 kill, 9 webhook, 10 scaling (10a lines, 10b triggers, "
-        "10c endpoints); 5, 6 and 7 also run 3 (their reference)",
+        "6 claim, 7 isolation (7a timeout, 7b drip, 7c both at once), 8 kill, 9 webhook, "
+        "10 scaling (10a lines, 10b triggers, 10c endpoints); 5, 6 and 7 also run 3 (their reference)",
     )
     parser.add_argument(
         "--reuse-db",
@@ -1346,7 +1370,7 @@ def main():
         help="also measure the prototypes of bench/experiments.py (proposed addon changes)",
     )
     parser.add_argument("--isolation-pairs", type=int, default=ISOLATION_PAIRS,
-                        help=f"paired runs per isolation row 7a/7b (default {ISOLATION_PAIRS}; ~20 s each pair)")
+                        help=f"paired runs per isolation row 7a/7b/7c (default {ISOLATION_PAIRS}; ~20 s each pair)")
     parser.add_argument("--no-results", action="store_true", help="do not write bench/RESULTS-<version>.md")
     parser.add_argument("--logdir", default="", help="default: /tmp/postback_bench_logs/<db>")
     args = parser.parse_args()
