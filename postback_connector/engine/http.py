@@ -9,16 +9,20 @@ it is bounded:
   every read and write, so an endpoint that drips its answer byte by byte,
   sends a never-ending body or lies about its length is cut off at the
   deadline, not reset on every byte (the read timeout of ``requests``).
-* **Concurrency.** At most ``max_workers`` requests run at once, at most
+* **Concurrency.** At most ``max_threads`` requests run at once, at most
   ``per_host`` per endpoint (scheme + host + port), fewer while an endpoint
   is on probation (``set_host_limit``). Requests wait in a queue per
   endpoint, so a slow endpoint holds its own lanes only. An endpoint opens
   with ``INITIAL_LANES`` lanes and gets all of them once it has answered
   once, so one that never answers ties up two threads per wave, not eight.
-  Requests held by
-  endpoints that are not moving (hanging, drip-feeding or slow: ``_Host.stuck``)
-  do not count against ``max_workers``: the others keep every worker, whatever
-  several such endpoints do at once, up to ``max_threads`` threads in all.
+  The threads are two pools: ``max_workers`` for endpoints known to be fast
+  (they answered, on average within 0.2 s, and none of their requests is
+  running longer), and ``max_threads - max_workers`` more for all the others
+  (new, slow, hanging or drip-feeding ones), of which ``max_workers // 2``
+  are workers a new endpoint may borrow while the others' pool is full. A
+  request that runs longer than 0.2 s leaves the first pool's count for the
+  second's, so however several endpoints misbehave at once, the fast ones
+  keep their workers.
 * **Circuit breaker.** A timeout or a failed connection blocks the endpoint
   at once: its queued requests come back ``skipped`` (not attempted) without
   touching the network, and so do new ones until ``block`` ends. The runner
@@ -87,8 +91,8 @@ QUEUE_LANES = 2
 SLOW_SECONDS = 0.2
 #: Lanes of an endpoint until it has answered once (then ``per_host``).
 INITIAL_LANES = 2
-#: Threads in all, as a multiple of ``max_workers``: the room for requests held by
-#: endpoints that are not moving, so they never take the others' workers.
+#: Threads in all, as a multiple of ``max_workers``: the room beyond the workers is for
+#: the requests of endpoints not known to be fast, so they never take the others' workers.
 STUCK_THREADS_FACTOR = 4
 COOLING_ERROR = "Not attempted: the server did not respond recently; trying again in {seconds} s"
 RELEASED_ERROR = "Not attempted: the runner's time was up; queued again"
@@ -428,14 +432,21 @@ def _seconds(value):
 # ---------------------------------------------------------------- sender ---
 
 
+# The pools a running request is counted in (HttpSender._pools).
+_WORKERS, _OTHERS, _BORROWED = "workers", "others", "borrowed"
+
+
 class _Host:
-    __slots__ = ("answered", "blocked_until", "latency", "limit", "progress", "queue", "running")
+    __slots__ = ("answered", "blocked_until", "latency", "limit", "progress", "queue", "running", "starts",
+                 "throttled")
 
     def __init__(self):
         self.queue = deque()
         self.running = 0
+        self.starts = {}  # token -> monotonic start of each running request
         self.limit = None
         self.answered = False  # it sent an HTTP answer (any status) in this sender's life
+        self.throttled = False  # it has a rate limit (its requests come with booked slots)
         self.blocked_until = 0.0
         self.latency = 0.0  # seconds, moving average of this endpoint's requests
         self.progress = 0.0  # monotonic time a request of it last started or ended
@@ -446,9 +457,14 @@ class _Host:
         return self.running >= lanes and self.stuck(now)
 
     def stuck(self, now):
-        """Its requests are slow, or none of them started or ended for 0.2 s: the
-        threads they hold do not count as the sender's workers."""
+        """Its requests are slow, or none of them started or ended for 0.2 s."""
         return self.running > 0 and (self.latency > SLOW_SECONDS or now - self.progress > SLOW_SECONDS)
+
+    def fast(self, now):
+        """Known to be fast: it answered, within SLOW_SECONDS on average, and none of its
+        requests has been running for longer (one quick lane does not hide hanging ones)."""
+        return self.answered and self.latency <= SLOW_SECONDS and all(
+            now - started <= SLOW_SECONDS for started in self.starts.values())
 
 
 class HttpSender:
@@ -457,7 +473,12 @@ class HttpSender:
     def __init__(self, max_workers=16, per_host=8, max_body=4096, user_agent=USER_AGENT, check=None, *,
                  cooldown=COOLDOWN_SECONDS, max_threads=None):
         self.max_workers = max(1, int(max_workers))
-        self.max_threads = max(self.max_workers, int(max_threads or STUCK_THREADS_FACTOR * self.max_workers))
+        #: Workers a new endpoint may borrow when the others' pool is full (see _start_host).
+        self.borrow = self.max_workers // 2
+        self.max_threads = max(self.max_workers + self.borrow + 1,
+                               int(max_threads or STUCK_THREADS_FACTOR * self.max_workers))
+        #: Requests of endpoints not known to be fast (new, slow, hanging) at once.
+        self.others_pool = self.max_threads - self.max_workers - self.borrow
         self.per_host = max(1, int(per_host))
         self.max_body = max(0, int(max_body))
         self.user_agent = user_agent
@@ -471,9 +492,11 @@ class HttpSender:
         self._proxies = {}
         self._pool = None
         self._running = 0
-        # Threads held by stuck endpoints, counted at most every SLOW_SECONDS / 4.
-        self._stuck = 0
-        self._stuck_at = float("-inf")
+        # Running requests: token -> (monotonic start, pool: WORKERS, OTHERS or BORROWED).
+        self._inflight = {}
+        self._tokens = 0
+        # Endpoints with queued jobs (an ordered set; emptied ones leave it lazily).
+        self._waiting = {}
         self._next_pump = 0.0
         self._timer_pumping = False
         # Jobs waiting for their not_before: a heap of (time, sequence, job, callback), one timer thread.
@@ -605,18 +628,21 @@ class HttpSender:
             now = time.monotonic()
             host = self._hosts.setdefault(origin, _Host())
             lanes = self._lanes(host)
-            if host.blocked_until > now:
+            if self._closed:  # a delayed job released while the sender closes: never started
+                outcome = Outcome(job.key, None, error=RELEASED_ERROR, skipped=True, released=True)
+            elif host.blocked_until > now:
                 outcome = self._skipped(job, host)
             elif len(host.queue) >= QUEUE_LANES * lanes and host.slow(now, lanes):
                 # A slow endpoint: its excess waits in the database, not in this runner.
                 wait = max(0.5, (len(host.queue) + host.running) / lanes * max(host.latency, SLOW_SECONDS))
                 outcome = Outcome(job.key, None, error=BUSY_ERROR, skipped=True, blocked_for=wait)
             else:
+                if getattr(job, "slot_end", None) is not None:
+                    host.throttled = True
                 # First in, first out per endpoint.
                 host.queue.append((job, callback))
-                while host.queue and host.running < lanes and self._free_worker(now, host):
-                    queued, queued_callback = host.queue.popleft()
-                    self._start(origin, host, queued, queued_callback)
+                self._waiting[origin] = None
+                self._start_host(origin, host, now)
                 if host.queue and self._running >= self.max_workers and not self._timer_pumping:
                     # Every worker busy: the timer starts what waits as endpoints get stuck.
                     self._ensure_timer()
@@ -625,22 +651,61 @@ class HttpSender:
 
     def _lanes(self, host):
         """Requests that may run at once on ``host``: its limit (probation) or ``per_host``,
-        ``INITIAL_LANES`` until it has answered once."""
+        ``INITIAL_LANES`` until it has answered once (unless it is rate-limited: its booked
+        slots pace it already)."""
         lanes = host.limit or self.per_host
-        return lanes if host.answered else min(lanes, INITIAL_LANES)
+        return lanes if host.answered or host.throttled else min(lanes, INITIAL_LANES)
 
-    def _free_worker(self, now, host=None):
-        """Under the lock: may one more request (of ``host``) start? Threads held by stuck
-        endpoints do not count, up to ``max_threads`` in all; that room is for endpoints
-        that move, not for the stuck ones."""
-        if self._running < self.max_workers:
-            return True
-        if self._running >= self.max_threads or (host is not None and host.stuck(now)):
-            return False
-        if now - self._stuck_at >= SLOW_SECONDS / 4:
-            self._stuck = sum(host.running for host in self._hosts.values() if host.stuck(now))
-            self._stuck_at = now
-        return self._running - self._stuck < self.max_workers
+    def _pools(self, now):
+        """Under the lock: requests counted in the workers' pool, in the others' pool, and
+        borrowed. A request started in the workers' pool (borrowed or not) that runs longer
+        than SLOW_SECONDS counts in the others' pool; a borrowed one counts as borrowed
+        until it ends, so new endpoints never borrow more than ``borrow`` threads."""
+        others = borrowed = 0
+        for started, pool in self._inflight.values():
+            if pool == _BORROWED:
+                borrowed += 1
+            if pool == _OTHERS or now - started > SLOW_SECONDS:
+                others += 1
+        return self._running - others, others, borrowed
+
+    def _start_host(self, origin, host, now, pools=None):
+        """Under the lock: start ``host``'s queued jobs while its lanes and its pool allow.
+        ``pools`` is the current ``_pools`` (computed when needed); the updated one is returned."""
+        fast = host.fast(now)
+        lanes = self._lanes(host)
+        while host.queue and host.running < lanes and self._running < self.max_threads:
+            if fast and pools is None and self._running < self.max_workers:
+                pool = _WORKERS  # the workers' pool cannot be full: no need to count
+            else:
+                if pools is None:
+                    pools = self._pools(now)
+                workers, others, borrowed = pools
+                if fast and workers < self.max_workers:
+                    pools, pool = (workers + 1, others, borrowed), _WORKERS
+                elif not fast and others < self.others_pool:
+                    pools, pool = (workers, others + 1, borrowed), _OTHERS
+                elif not host.answered and workers < self.max_workers and borrowed < self.borrow:
+                    # A new endpoint may borrow a worker when the others' pool is full: a
+                    # healthy newcomer is not left behind the stuck ones for their timeouts.
+                    pools, pool = (workers + 1, others, borrowed + 1), _BORROWED
+                else:
+                    break
+            job, callback = host.queue.popleft()
+            self._start(origin, host, job, callback, pool)
+        return pools
+
+    def _start_queued(self, now, pools=None):
+        """Under the lock: start queued jobs, endpoint by endpoint, while the pools allow."""
+        for origin in list(self._waiting):
+            host = self._hosts[origin]
+            if host.queue:
+                pools = self._start_host(origin, host, now, pools)
+            if not host.queue:
+                del self._waiting[origin]
+            if self._running >= self.max_threads or (
+                    pools is not None and pools[0] >= self.max_workers and pools[1] >= self.others_pool):
+                return  # nothing more can start: the rest waits
 
     def _ensure_timer(self):
         """Under the lock: the timer thread runs (delayed jobs, pumping a saturated pool)."""
@@ -669,7 +734,7 @@ class HttpSender:
                 while not self._closed and (not self._delayed or self._delayed[0][0] > time.monotonic()):
                     now = time.monotonic()
                     waits = [self._delayed[0][0] - now] if self._delayed else []
-                    self._timer_pumping = self._running >= self.max_workers
+                    self._timer_pumping = self._running >= self.max_workers and bool(self._waiting)
                     if self._timer_pumping:
                         if now >= self._next_pump:
                             self._next_pump = now + SLOW_SECONDS
@@ -707,16 +772,21 @@ class HttpSender:
         return Outcome(job.key, None, error=COOLING_ERROR.format(seconds=max(1, round(wait))),
                        retry_after=str(max(1, round(wait))), skipped=True, blocked_for=wait)
 
-    def _start(self, origin, host, job, callback):
-        """Under the lock: run ``job`` in a worker thread."""
+    def _start(self, origin, host, job, callback, pool=None):
+        """Under the lock: run ``job`` in a thread, counted in ``pool`` (default: the workers')."""
+        now = time.monotonic()
+        self._tokens += 1
+        token = self._tokens
         host.running += 1
-        host.progress = time.monotonic()
+        host.starts[token] = now
+        host.progress = now
         self._running += 1
+        self._inflight[token] = (now, pool or _WORKERS)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.max_threads, thread_name_prefix="postback-http")
-        self._pool.submit(self._run, origin, job, callback)
+        self._pool.submit(self._run, origin, job, callback, token)
 
-    def _run(self, origin, job, callback):
+    def _run(self, origin, job, callback, token):
         try:
             with self._lock:
                 blocked = self._hosts[origin].blocked_until > time.monotonic()
@@ -737,6 +807,8 @@ class HttpSender:
             host = self._hosts[origin]
             host.running -= 1
             self._running -= 1
+            host.starts.pop(token, None)
+            self._inflight.pop(token, None)
             host.progress = time.monotonic()
             if not outcome.skipped and outcome.error_kind != AUTH:  # a token request says nothing of it
                 seconds = outcome.duration_ms / 1000
@@ -756,25 +828,12 @@ class HttpSender:
             queued_callback(skipped)
 
     def _start_waiting(self, origin, host):
+        """Under the lock, when a request ended: this endpoint's next job first (the thread
+        it freed; its first answer may have opened its other lanes), then any waiting one."""
         now = time.monotonic()
-        if host.queue and host.running < self._lanes(host):
-            job, callback = host.queue.popleft()
-            self._start(origin, host, job, callback)
-            # Its first answer may have opened its other lanes.
-            while host.queue and host.running < self._lanes(host) and self._free_worker(now, host):
-                job, callback = host.queue.popleft()
-                self._start(origin, host, job, callback)
-            return
-        self._start_queued(now)
-
-    def _start_queued(self, now):
-        """Under the lock: start queued jobs, endpoint by endpoint, while workers are free."""
-        for other_origin, other in self._hosts.items():
-            while other.queue and other.running < self._lanes(other) and self._free_worker(now, other):
-                job, callback = other.queue.popleft()
-                self._start(other_origin, other, job, callback)
-            if not self._free_worker(now):
-                return
+        pools = self._start_host(origin, host, now) if host.queue else None
+        if self._waiting:
+            self._start_queued(now, pools)
 
     # -- connections -----------------------------------------------------------
 

@@ -513,6 +513,11 @@ class TestPortalTour(PortalCase):
         self.user.password = self.user.login  # start_tour signs in with the login as password
         self.failed_delivery()  # another order's failure, so the search has something to filter out
         delivery = self.failed_delivery()
+        self.assertIn("no such order", delivery.attempt_ids[:1].response_body or "", "what the tour looks for")
+        self.authenticate(self.user.login, self.user.login)
+        page = self.url_open("/my/postbacks/delivery/%s" % delivery.id).text
+        self.assertIn("no such order", page, page[-3000:])
+        self.authenticate(None, None)
         secret = self.trigger.secret
         self._tour("/my", "postback_connector_portal_tour", {ORDER_KEY: delivery.order_id.name})
         self.env.invalidate_all()

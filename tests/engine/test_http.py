@@ -498,19 +498,28 @@ def test_several_hanging_endpoints_at_once_never_take_the_others_workers(receive
         assert all(o.error_kind == "timeout" for o in hung)
 
 
-def test_requests_held_by_stuck_endpoints_are_bounded_by_max_threads(receiver_factory):
-    """The room given to stuck endpoints has a ceiling: never more than max_threads
-    requests in flight, whatever hangs."""
+def test_endpoints_not_known_fast_share_the_threads_beyond_the_workers(receiver_factory):
+    """New, slow or hanging endpoints get the threads beyond max_workers (max_threads -
+    max_workers of them), never the workers of the endpoints known to be fast."""
     hanging = [receiver_factory() for _ in range(4)]
+    fast = receiver_factory()
     for receiver in hanging:
         receiver.route("/", delay=2.5)
     with HttpSender(max_workers=2, per_host=2, max_threads=5, cooldown=0) as sender:
+        sender.submit(request("known", fast.url + "/"))
+        assert sender.results.get(timeout=5).status == 200  # the fast endpoint has answered
         for n, receiver in enumerate(hanging):
             for i in range(2):
                 sender.submit(request(("hang", n, i), receiver.url + "/", timeout=1.5))
-        time.sleep(1.0)  # several pump rounds: every stuck endpoint seen as such
-        assert sum(len(r.hits()) for r in hanging) == 5, "5 threads in all, the other 3 wait"
-        outcomes = [sender.results.get(timeout=6) for _ in range(8)]
+        time.sleep(0.5)
+        assert sum(len(r.hits()) for r in hanging) == 3, "3 threads beyond the 2 workers, the other 5 wait"
+        started = time.monotonic()
+        for i in range(6):
+            sender.submit(request(("fast", i), fast.url + "/"))
+        fast_done = [sender.results.get(timeout=5) for _ in range(6)]
+        assert all(o.key[0] == "fast" and o.status == 200 for o in fast_done)
+        assert time.monotonic() - started < 0.8, "the fast endpoint kept its workers"
+        outcomes = [sender.results.get(timeout=8) for _ in range(8)]
         assert all(o.error_kind == "timeout" for o in outcomes)
 
 

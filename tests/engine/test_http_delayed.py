@@ -58,7 +58,8 @@ def test_a_request_that_cannot_start_within_its_slot_is_not_sent_and_comes_back_
     slow, throttled = receiver_factory(), receiver_factory()
     slow.route("/slow", delay=0.6)
     now = time.monotonic()
-    with HttpSender(max_workers=1, per_host=1) as sender:
+    # One thread for new endpoints (max_threads 2 = 1 worker + 1 other): the slow answer holds it.
+    with HttpSender(max_workers=1, per_host=1, max_threads=2) as sender:
         in_time = request("in_time", throttled.url + "/t", not_before=now + 0.9)
         in_time.slot_end = now + 1.0
         missed = request("missed", throttled.url + "/t", not_before=now + 0.1)
