@@ -628,9 +628,7 @@ class HttpSender:
             now = time.monotonic()
             host = self._hosts.setdefault(origin, _Host())
             lanes = self._lanes(host)
-            if self._closed:  # a delayed job released while the sender closes: never started
-                outcome = Outcome(job.key, None, error=RELEASED_ERROR, skipped=True, released=True)
-            elif host.blocked_until > now:
+            if host.blocked_until > now:
                 outcome = self._skipped(job, host)
             elif len(host.queue) >= QUEUE_LANES * lanes and host.slow(now, lanes):
                 # A slow endpoint: its excess waits in the database, not in this runner.

@@ -55,6 +55,12 @@ registry.category("web_tour.tours").add("postback_connector_portal_tour", {
             ...LOADS,
         },
         {
+            // Only the reloaded page has the filter in its HTML (the selected attribute): on
+            // 18.0 the next click could otherwise land on the page being left.
+            content: "The list is filtered",
+            trigger: "form.o_postback_filters select[name=state]:has(option[value=failed][selected])",
+        },
+        {
             content: "The failed delivery of that order",
             trigger: `tr.o_postback_portal_delivery[data-order='${order()}']:has(.o_postback_state[data-state=failed]) a`,
             run: "click",
