@@ -454,11 +454,7 @@ class _Host:
     def slow(self, now, lanes):
         """Its lanes are all busy and it is slow, or nothing of it moved for 0.2 s
         (a dead or hanging endpoint, before any timeout told us)."""
-        return self.running >= lanes and self.stuck(now)
-
-    def stuck(self, now):
-        """Its requests are slow, or none of them started or ended for 0.2 s."""
-        return self.running > 0 and (self.latency > SLOW_SECONDS or now - self.progress > SLOW_SECONDS)
+        return self.running >= lanes and (self.latency > SLOW_SECONDS or now - self.progress > SLOW_SECONDS)
 
     def fast(self, now):
         """Known to be fast: it answered, within SLOW_SECONDS on average, and none of its

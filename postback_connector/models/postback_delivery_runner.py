@@ -89,6 +89,12 @@ _wake_lock = threading.Lock()
 _wake_timers = {}  # dbname -> (epoch, Timer)
 
 
+def _keep_first(firsts, key, at):
+    """``firsts[key]`` becomes the earlier of what it holds and ``at``."""
+    kept = firsts.get(key)
+    firsts[key] = at if kept is None else min(kept, at)
+
+
 def _utc(epoch):
     return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
 
@@ -812,9 +818,7 @@ class _Run:
                     signals["delivered"].add(info["trigger_id"])
                 else:
                     # The spell starts at the first failed attempt, not when this is flushed.
-                    first = signals["failed"].get(info["trigger_id"])
-                    if first is None or attempted_at < first:
-                        signals["failed"][info["trigger_id"]] = attempted_at
+                    _keep_first(signals["failed"], info["trigger_id"], attempted_at)
                 if step.gone:
                     signals["gone"][info["trigger_id"]] = True
             self._sample(info, outcome, step, error)
@@ -889,8 +893,7 @@ class _Run:
             except psycopg2.errors.SerializationFailure:
                 self.trigger_signals["delivered"] |= signals["delivered"]
                 for tid, first in signals["failed"].items():
-                    kept = self.trigger_signals["failed"].get(tid)
-                    self.trigger_signals["failed"][tid] = first if kept is None else min(kept, first)
+                    _keep_first(self.trigger_signals["failed"], tid, first)
                 self.trigger_signals["gone"].update(signals["gone"])
 
     def _health_job(self, samples):

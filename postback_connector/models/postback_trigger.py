@@ -716,12 +716,11 @@ class PostbackTrigger(models.Model):
     def _update_health(self, delivered_ids, failed_ids, gone, settings):
         """Track failing triggers after a batch; disable the ones failing for too long or gone.
 
-        ``failed_ids`` maps a trigger id to its first failed attempt of the batch (or is
-        a plain collection of ids): a new failing spell starts then, floored to the
-        second, so that *Recover failed deliveries since* includes that very failure.
+        ``failed_ids`` maps a trigger id to its first failed attempt of the batch: a new
+        failing spell starts then, floored to the second, so that *Recover failed
+        deliveries since* includes that very failure.
         """
         now = fields.Datetime.now()
-        first_failure = failed_ids if isinstance(failed_ids, dict) else {}
         if delivered_ids:
             recovered = self.browse(delivered_ids).filtered("failing_since")
             if recovered:
@@ -730,7 +729,7 @@ class PostbackTrigger(models.Model):
         if still_failing:
             newly = still_failing.filtered(lambda t: not t.failing_since)
             for since, group in newly.grouped(
-                    lambda t: min(first_failure.get(t.id) or now, now).replace(microsecond=0)).items():
+                    lambda t: min(failed_ids.get(t.id) or now, now).replace(microsecond=0)).items():
                 group.write({"failing_since": since})
             limit = fields.Datetime.subtract(now, days=settings["disable_after_days"])
             expired = still_failing.filtered(lambda t: t.failing_since and t.failing_since <= limit)
